@@ -1,0 +1,1 @@
+"""dunning: a lender's loan-collection playbook, run every day for every case."""
