@@ -302,6 +302,7 @@ class Action(Base):
     planned_on: Mapped[date] = mapped_column(Date)
     rule: Mapped[str] = mapped_column(String(64))
     template: Mapped[str] = mapped_column(String(100), default="")
+    purpose: Mapped[str] = mapped_column(String(60), default="")
     state: Mapped[ActionState] = mapped_column(_enum(ActionState, "action_state"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     channel: Mapped[str] = mapped_column(String(24), default="")

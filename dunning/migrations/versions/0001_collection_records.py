@@ -248,6 +248,7 @@ def upgrade() -> None:
         sa.Column("planned_on", sa.Date(), nullable=False),
         sa.Column("rule", sa.String(length=64), nullable=False),
         sa.Column("template", sa.String(length=100), nullable=False),
+        sa.Column("purpose", sa.String(length=60), nullable=False),
         sa.Column(
             "state",
             sa.Enum(

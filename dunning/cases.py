@@ -1,0 +1,391 @@
+"""Opening, refreshing and resolving cases, and planning their day.
+
+Functions here load, decide (through ``dunning.arrears`` and
+``dunning.playbook``) and record through the session they are given; the
+caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select, union
+from sqlalchemy.orm import Session
+
+from dunning import ledger
+from dunning.arrears import Position, position
+from dunning.models import (
+    Action,
+    ActionState,
+    Case,
+    CaseDay,
+    CaseState,
+    Installment,
+    Loan,
+    LoanGuarantor,
+    Payment,
+    Promise,
+    PromiseState,
+)
+from dunning.playbook import CaseView, DayPlan, Playbook, check_promise, plan_day
+
+UNRESOLVED = (CaseState.OPEN, CaseState.LEGAL)
+# SQLite sums money as floating point: half a cent absorbs its rounding and is
+# exact for a database that keeps cents only.
+HALF_CENT = Decimal("0.005")
+
+
+@dataclass
+class RefreshResult:
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    refreshed: int = 0
+    promises_kept: int = 0
+    promises_broken: int = 0
+    expired: int = 0
+
+
+def refresh_cases(session: Session, as_of: date, playbook: Playbook) -> RefreshResult:
+    """Bring every case up to ``as_of``: open new ones, resolve paid ones."""
+    result = RefreshResult()
+    result.expired = ledger.cancel_expired(session, as_of)
+
+    cases = {
+        case.loan_id: case
+        for case in session.scalars(select(Case).where(Case.state.in_(UNRESOLVED)))
+    }
+    positions = loan_positions(session, as_of, playbook, set(cases))
+
+    for loan_id, (product, pos) in positions.items():
+        case = cases.get(loan_id)
+        owing = pos.arrears >= playbook.min_overdue_amount
+        if case is None and owing:
+            case = _open_case(session, loan_id, pos, as_of)
+            cases[loan_id] = case
+            result.opened.append(case.id)
+        if case is None:
+            continue
+        _update_case(session, case, pos, as_of)
+        result.refreshed += 1
+        if not owing:
+            case.state = CaseState.RESOLVED
+            case.resolved_on = as_of
+            result.resolved.append(case.id)
+            ledger.audit(
+                session,
+                "daily-run",
+                "case-resolved",
+                "case",
+                case.id,
+                loan=loan_id,
+                on=as_of.isoformat(),
+                max_dpd=case.max_dpd,
+            )
+
+    ledger.cancel_for_cases(session, result.resolved, as_of, "case-resolved")
+    kept, broken = _settle_promises(session, as_of, playbook, cases, positions)
+    result.promises_kept, result.promises_broken = kept, broken
+    return result
+
+
+def loan_positions(
+    session: Session,
+    as_of: date,
+    playbook: Playbook,
+    also: set[str] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, tuple[str, Position]]:
+    """Positions of loans owing at least the minimum, and of loans in ``also``.
+
+    The database narrows the portfolio down to loans in arrears with one
+    aggregate query; the pinned rules then run on those loans only.
+    """
+    # TODO: penalty and DPD are computed in Python per candidate loan; for a
+    # million open cases this loop costs minutes, and moving it into window
+    # functions (running sums per loan) is the way to seconds.
+    due = (
+        select(Installment.loan_id, func.sum(Installment.amount).label("due"))
+        .where(Installment.due_on < as_of)
+        .group_by(Installment.loan_id)
+        .subquery()
+    )
+    paid = (
+        select(Payment.loan_id, func.sum(Payment.amount).label("paid"))
+        .where(Payment.paid_on <= as_of)
+        .group_by(Payment.loan_id)
+        .subquery()
+    )
+    owing = (
+        select(due.c.loan_id)
+        .outerjoin(paid, paid.c.loan_id == due.c.loan_id)
+        .where(
+            due.c.due - func.coalesce(paid.c.paid, 0)
+            >= playbook.min_overdue_amount - HALF_CENT
+        )
+    )
+    candidates = set(session.scalars(owing)) | set(also)
+    if not candidates:
+        return {}
+    wanted = union(
+        owing,
+        select(Case.loan_id).where(Case.state.in_(UNRESOLVED)),
+    ).subquery()
+
+    schedule: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for loan_id, due_on, amount in session.execute(
+        select(Installment.loan_id, Installment.due_on, Installment.amount).where(
+            Installment.loan_id.in_(select(wanted.c.loan_id))
+        )
+    ):
+        schedule[loan_id].append((due_on, amount))
+    paid_rows: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for loan_id, paid_on, amount in session.execute(
+        select(Payment.loan_id, Payment.paid_on, Payment.amount).where(
+            Payment.loan_id.in_(select(wanted.c.loan_id)),
+            Payment.paid_on <= as_of,
+        )
+    ):
+        paid_rows[loan_id].append((paid_on, amount))
+    products = {
+        loan_id: product
+        for loan_id, product in session.execute(
+            select(Loan.id, Loan.product).where(Loan.id.in_(select(wanted.c.loan_id)))
+        )
+    }
+
+    return {
+        loan_id: (
+            products[loan_id],
+            position(
+                schedule[loan_id],
+                paid_rows[loan_id],
+                as_of,
+                playbook.terms(products[loan_id]).penalty_daily_rate,
+            ),
+        )
+        for loan_id in candidates
+        if loan_id in products
+    }
+
+
+def _open_case(session: Session, loan_id: str, pos: Position, as_of: date) -> Case:
+    case = Case(
+        loan_id=loan_id,
+        state=CaseState.OPEN,
+        opened_on=as_of,
+        overdue_since=pos.overdue_since or as_of,
+        refreshed_on=as_of,
+        dpd=pos.dpd,
+        max_dpd=pos.dpd,
+        arrears=pos.arrears,
+        penalty=pos.penalty,
+    )
+    session.add(case)
+    session.flush()
+    ledger.audit(
+        session,
+        "daily-run",
+        "case-opened",
+        "case",
+        case.id,
+        loan=loan_id,
+        on=as_of.isoformat(),
+        dpd=pos.dpd,
+    )
+    return case
+
+
+def _update_case(session: Session, case: Case, pos: Position, as_of: date) -> None:
+    case.dpd = pos.dpd
+    case.max_dpd = max(case.max_dpd, pos.dpd)
+    case.arrears = pos.arrears
+    case.penalty = pos.penalty
+    case.refreshed_on = as_of
+    if pos.overdue_since is not None:
+        case.overdue_since = pos.overdue_since
+    day = session.get(CaseDay, (case.id, as_of))
+    if day is None:
+        session.add(
+            CaseDay(
+                case_id=case.id,
+                on=as_of,
+                dpd=pos.dpd,
+                arrears=pos.arrears,
+                penalty=pos.penalty,
+            )
+        )
+    else:
+        day.dpd, day.arrears, day.penalty = pos.dpd, pos.arrears, pos.penalty
+
+
+def _settle_promises(
+    session: Session,
+    as_of: date,
+    playbook: Playbook,
+    cases: dict[str, Case],
+    positions: dict[str, tuple[str, Position]],
+) -> tuple[int, int]:
+    by_case = {case.id: case for case in cases.values()}
+    pending = list(
+        session.scalars(
+            select(Promise).where(
+                Promise.state == PromiseState.PENDING,
+                Promise.case_id.in_(list(by_case)),
+            )
+        )
+    )
+    if not pending:
+        return 0, 0
+    loans = {by_case[p.case_id].loan_id for p in pending}
+    payments: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for loan_id, paid_on, amount in session.execute(
+        select(Payment.loan_id, Payment.paid_on, Payment.amount).where(
+            Payment.loan_id.in_(loans), Payment.paid_on <= as_of
+        )
+    ):
+        payments[loan_id].append((paid_on, amount))
+
+    kept = broken = 0
+    for promise in pending:
+        case = by_case[promise.case_id]
+        check = check_promise(
+            promise.made_on,
+            promise.promised_on,
+            promise.amount,
+            payments[case.loan_id],
+            as_of,
+            playbook.promise_grace_days,
+            arrears_cleared=case.state == CaseState.RESOLVED,
+        )
+        if check.state == PromiseState.PENDING:
+            continue
+        promise.state = PromiseState(check.state)
+        promise.settled_on = as_of
+        kept += check.state == PromiseState.KEPT
+        broken += check.state == PromiseState.BROKEN
+        ledger.audit(
+            session,
+            "daily-run",
+            f"promise-{check.state}",
+            "promise",
+            promise.id,
+            case=case.id,
+            on=as_of.isoformat(),
+        )
+    return kept, broken
+
+
+# Planning ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    case: CaseView
+    plan: DayPlan
+
+
+def day_plans(session: Session, as_of: date, playbook: Playbook) -> list[CasePlan]:
+    """What the playbook decides today for every case refreshed today."""
+    cases = list(
+        session.scalars(
+            select(Case)
+            .where(Case.state.in_(UNRESOLVED), Case.refreshed_on == as_of)
+            .order_by(Case.id)
+        )
+    )
+    loan_ids = [case.loan_id for case in cases]
+    products = {
+        loan_id: product
+        for loan_id, product in session.execute(
+            select(Loan.id, Loan.product).where(Loan.id.in_(loan_ids))
+        )
+    }
+    guarantors: dict[str, list[str]] = defaultdict(list)
+    for loan_id, guarantor_id in session.execute(
+        select(LoanGuarantor.loan_id, LoanGuarantor.guarantor_id)
+        .where(LoanGuarantor.loan_id.in_(loan_ids))
+        .order_by(LoanGuarantor.guarantor_id)
+    ):
+        guarantors[loan_id].append(guarantor_id)
+    promise_due: dict[int, date] = {}
+    broken_today: set[int] = set()
+    for case_id, promised_on, state, settled_on in session.execute(
+        select(
+            Promise.case_id, Promise.promised_on, Promise.state, Promise.settled_on
+        ).where(Promise.case_id.in_([c.id for c in cases]))
+    ):
+        if state == PromiseState.PENDING:
+            promise_due[case_id] = max(
+                promised_on, promise_due.get(case_id, promised_on)
+            )
+        elif state == PromiseState.BROKEN and settled_on == as_of:
+            broken_today.add(case_id)
+
+    plans = []
+    for case in cases:
+        view = CaseView(
+            case_id=case.id,
+            loan_id=case.loan_id,
+            product=products[case.loan_id],
+            dpd=case.dpd,
+            guarantor_ids=tuple(guarantors[case.loan_id]),
+            in_legal=case.state == CaseState.LEGAL,
+            reason=case.reason.value,
+            promise_due=promise_due.get(case.id),
+            promise_broken_today=case.id in broken_today,
+        )
+        plans.append(CasePlan(view, plan_day(view, playbook, as_of)))
+    return plans
+
+
+def record_plans(session: Session, as_of: date, plans: Iterable[CasePlan]) -> int:
+    rows: list[ledger.NewAction] = []
+    for item in plans:
+        assert item.case.case_id is not None
+        for step in item.plan.steps:
+            rows.append(
+                ledger.NewAction(
+                    case_id=item.case.case_id,
+                    loan_id=item.case.loan_id,
+                    kind=step.kind,
+                    target=step.target,
+                    planned_on=as_of,
+                    rule=step.rule,
+                    template=step.template,
+                    purpose=step.purpose,
+                )
+            )
+        for skip in item.plan.skips:
+            rows.append(
+                ledger.NewAction(
+                    case_id=item.case.case_id,
+                    loan_id=item.case.loan_id,
+                    kind=skip.kind,
+                    target=skip.target,
+                    planned_on=as_of,
+                    rule=skip.rule,
+                    template=skip.template,
+                    purpose=skip.purpose,
+                    state=ActionState.SKIPPED,
+                    skip_reason=skip.reason,
+                )
+            )
+    return ledger.add_actions(session, rows)
+
+
+def ledger_states(
+    session: Session, as_of: date, case_ids: Sequence[int]
+) -> dict[tuple[int, str, str], str]:
+    """The ledger's state of each (case, kind, target) planned on ``as_of``."""
+    rows = session.execute(
+        select(Action.case_id, Action.kind, Action.target, Action.state).where(
+            Action.planned_on == as_of, Action.case_id.in_(list(case_ids))
+        )
+    )
+    return {
+        (case_id, kind.value, target): state.value
+        for case_id, kind, target, state in rows
+    }

@@ -1,0 +1,75 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when CI starts one)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Prefect: no telemetry, and its local state in a
+# throwaway folder rather than the developer's own.
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / "var" / "test-prefect"))
+for name in ("TWILIO_EDGE", "TWILIO_REGION", "PREFECT_API_URL"):
+    os.environ.pop(name, None)
+
+from dunning.db import upgrade  # noqa: E402
+from dunning.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+HOME_CREDIT = REAL_DATA / "home_credit_sample" / "installments_payments.csv"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'dunning.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server CI started, dropped afterwards."""
+    base = os.environ.get("DUNNING_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("DUNNING_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    from sqlalchemy import create_engine, text
+
+    name = f"dunning_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    from dunning.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_url")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for a throwaway home; also in the environment, for flows."""
+    monkeypatch.setenv("DUNNING_HOME", str(tmp_path))
+    monkeypatch.setenv("DUNNING_DATABASE_URL", sqlite_url)
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
