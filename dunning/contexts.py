@@ -52,6 +52,15 @@ REASON_LABELS = {
     "fraud": "涉嫌挪用或欺诈",
     "unknown": "尚未查明",
 }
+ACTION_STATE_LABELS = {
+    "planned": "已计划",
+    "claimed": "执行中",
+    "issued": "已派发",
+    "done": "已完成",
+    "failed": "失败",
+    "skipped": "未执行",
+    "cancelled": "已取消",
+}
 PROMISE_LABELS = {"pending": "待兑现", "kept": "已兑现", "broken": "未兑现"}
 NOTICE_KIND_LABELS = {"overdue": "逾期催收通知书", "guarantor": "担保人通知书"}
 SMS_LINE_TYPES = ("mobile", "fixed_line_or_mobile")
@@ -313,7 +322,7 @@ def legal_context(file: CaseFile, lender: Lender, as_of: date) -> dict[str, Any]
                 "on": cn_date(a.planned_on),
                 "kind_label": ACTION_KIND_LABELS[a.kind.value],
                 "target": a.target,
-                "state": a.state.value,
+                "state": ACTION_STATE_LABELS[a.state.value],
                 "outcome": a.outcome or a.skip_reason or "—",
                 "officer": a.officer or loan.officer,
             }

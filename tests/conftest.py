@@ -12,7 +12,9 @@ import pytest
 # Before anything imports Prefect: no telemetry, and its local state in a
 # throwaway folder rather than the developer's own.
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / "var" / "test-prefect"))
+_PREFECT_HOME = Path(__file__).resolve().parent.parent / "var" / "test-prefect"
+_PREFECT_HOME.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
 for name in ("TWILIO_EDGE", "TWILIO_REGION", "PREFECT_API_URL"):
     os.environ.pop(name, None)
 
