@@ -1,0 +1,120 @@
+"""The command line, in-process, against a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from dunning.cli import app
+from dunning.db import unit_of_work
+from dunning.models import Action, Base, Payment
+from scenario import DUE, add_loan, run_days
+
+runner = CliRunner()
+
+
+def day(dpd: int) -> str:
+    return (DUE + timedelta(days=dpd)).isoformat()
+
+
+def row_counts(url: str) -> dict[str, int]:
+    with unit_of_work(url) as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_plan_lists_the_day_and_changes_nothing(settings):
+    add_loan(settings.db_url)
+    add_loan(settings.db_url, "LN2", guarantor=False)
+    before = row_counts(settings.db_url)
+
+    result = invoke("plan", "--as-of", day(4), "--json")
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(r["loan"], r["kind"], r["target"], r["state"]) for r in rows} == {
+        ("LN1", "visit", "borrower", "new"),
+        ("LN1", "guarantor_contact", "guarantor:G-LN1", "new"),
+        ("LN2", "visit", "borrower", "new"),
+    }
+    assert all(r["dpd"] == 4 and r["case"] is None for r in rows)
+    assert rows[0]["template"] == "visit/sheet.html"
+    assert row_counts(settings.db_url) == before
+
+
+def test_plan_after_a_run_shows_the_ledger_state(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
+
+    result = invoke("plan", "--as-of", day(1), "--json")
+
+    rows = {(r["kind"], r["state"]) for r in map(json.loads, result.stdout.splitlines())}
+    assert rows == {("visit", "issued"), ("call", "done")}
+
+
+def test_case_shows_state_arrears_and_history_as_of_a_date(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=8))
+
+    latest = json.loads(invoke("case", "LN1", "--json").stdout)
+    earlier = json.loads(invoke("case", "LN1", "--as-of", day(2), "--json").stdout)
+
+    assert (latest["state"], latest["dpd"], latest["arrears"]) == ("open", 8, "1000.00")
+    assert latest["penalty"] == "4.00"  # 1000.00 x 8 days x 0.05%
+    assert latest["legal_referral"] is None and latest["blacklisted"] is False
+    assert [a["kind"] for a in earlier["actions"]] == ["visit", "call", "call"]
+    assert earlier["dpd"] == 2
+
+
+def test_record_a_promise_then_pay_it(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
+
+    recorded = invoke(
+        "record", "LN1", "--kind", "visit", "--outcome", "met",
+        "--promise-date", day(3), "--promise-amount", "1000", "--reason", "market",
+    )
+    paid = invoke("pay", "LN1", "1000.00", "--on", day(2))
+
+    assert recorded.exit_code == 0, recorded.output
+    assert paid.exit_code == 0, paid.output
+    case = json.loads(invoke("case", "LN1", "--json").stdout)
+    assert case["promises"] == [
+        {"made_on": day(1), "promised_on": day(3), "amount": "1000.00", "state": "pending"}
+    ]
+    visit = [a for a in case["actions"] if a["kind"] == "visit"][0]
+    assert (visit["state"], visit["outcome"]) == ("done", "met")
+    with unit_of_work(settings.db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+def test_operator_mistakes_get_clear_messages(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
+
+    unknown = runner.invoke(app, ["record", "LN404", "--kind", "call", "--outcome", "busy"])
+    wrong = runner.invoke(app, ["record", "LN1", "--kind", "call", "--outcome", "met"])
+    half = runner.invoke(
+        app, ["record", "LN1", "--kind", "call", "--outcome", "answered",
+              "--promise-date", day(5)]
+    )
+    bad_amount = runner.invoke(app, ["pay", "LN1", "12,5", "--on", day(2)])
+    bad_date = runner.invoke(app, ["pay", "LN1", "12.50", "--on", "30/11/2026"])
+
+    assert unknown.exit_code == 2 and "LN404" in unknown.output
+    assert wrong.exit_code == 2 and "'met' for a call" in wrong.output
+    assert half.exit_code == 2 and "--promise-amount" in half.output
+    assert bad_amount.exit_code == 2 and "'12,5'" in bad_amount.output
+    assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+    with unit_of_work(settings.db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0
+        assert session.scalar(select(func.count()).select_from(Action)) == 2
