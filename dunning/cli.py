@@ -21,7 +21,8 @@ from dunning.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="The database's schema.")
 app.add_typer(db_app, name="db")
-console = Console()
+# Piped output (make, CI logs) gets room for the summary's widest table.
+console = Console(width=None if sys.stdout.isatty() else 110)
 err = Console(stderr=True)
 
 
@@ -185,6 +186,8 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """The daily run for each date in turn; payments appear on their dates."""
+    # One line a day says how the replay goes; Prefect's own lines would bury it.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     settings = _settings()
     from dunning.db import upgrade
 
@@ -337,6 +340,7 @@ def demo() -> None:
     shutil.rmtree(home, ignore_errors=True)
     os.environ["DUNNING_HOME"] = str(home)
     os.environ.pop("DUNNING_DATABASE_URL", None)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     settings = _settings()
 
     source = settings.data_dir / "home_credit_sample" / "installments_payments.csv"

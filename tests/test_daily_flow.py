@@ -90,3 +90,53 @@ def test_a_date_before_the_latest_run_is_refused(prefect_harness, portfolio):
     daily_collection_run(as_of=date(2026, 11, 2))
     with pytest.raises(RunOrderError, match="2026-11-02"):
         daily_collection_run(as_of=DAY)
+
+
+def task_runs_of(flow_run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return sorted(run.name.rsplit("-", 1)[0] for run in runs)
+
+
+def test_task_runs_do_not_grow_with_the_number_of_cases(
+    prefect_harness, settings, tmp_path, monkeypatch
+):
+    from dunning.db import upgrade
+    from flows.daily_run import daily_collection_run
+
+    counts = {}
+    for loans in (10, 120):
+        bundle = write_portfolio(tmp_path / f"b{loans}", DAY, loans=loans, seed=loans)
+        url = f"sqlite:///{tmp_path / f'{loans}.db'}"
+        upgrade(url)
+        with unit_of_work(url) as session:
+            import_canonical(session, bundle, tmp_path / f"i{loans}")
+        monkeypatch.setenv("DUNNING_DATABASE_URL", url)
+        state = daily_collection_run(as_of=DAY, return_state=True)
+        cases = state.result()["open"]
+        counts[loans] = (cases, task_runs_of(state.state_details.flow_run_id))
+
+    (few_cases, few_tasks), (many_cases, many_tasks) = counts[10], counts[120]
+    assert many_cases > 5 * few_cases
+    assert few_tasks == many_tasks
+    assert few_tasks == sorted(
+        [
+            "begin-run",
+            "refresh-cases",
+            "plan-actions",
+            "place-calls",
+            "send-texts",
+            "issue-visit-sheets",
+            "issue-notices",
+            "contact-guarantors",
+            "refer-to-legal",
+            "blacklist-resolved",
+            "finish-run",
+            "publish-summary",
+        ]
+    )
