@@ -27,15 +27,21 @@ warnings.filterwarnings(
 
 @cache
 def engine_for(url: str) -> Engine:
-    """One engine per database URL per process, built on first use."""
+    """One engine per database URL per process, built on first use.
+
+    Statement parameters are kept out of error messages: they hold names,
+    numbers and amounts, and errors end up in logs.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
