@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,52 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def db_snapshot() -> Callable[[str], dict[str, list[tuple]]]:
+    """Every row of every table of a database, to compare before and after."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from dunning.db import engine_for
+    from dunning.models import Base
+
+    def take(url: str) -> dict[str, list[tuple]]:
+        with Session(engine_for(url)) as session:
+            return {
+                table.name: sorted(
+                    (tuple(row) for row in session.execute(select(table))), key=repr
+                )
+                for table in Base.metadata.sorted_tables
+            }
+
+    return take
+
+
+@pytest.fixture
+def db_writes() -> Callable[[str], AbstractContextManager[list[str]]]:
+    """Records the INSERT, UPDATE and DELETE statements sent to a database."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    from dunning.db import engine_for
+
+    @contextmanager
+    def recording(url: str) -> Iterator[list[str]]:
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany) -> None:
+            verb = statement.lstrip().split(" ", 1)[0].upper()
+            if verb in {"INSERT", "UPDATE", "DELETE"}:
+                statements.append(statement)
+
+        engine = engine_for(url)
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return recording
