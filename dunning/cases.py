@@ -59,19 +59,40 @@ def refresh_cases(session: Session, as_of: date, playbook: Playbook) -> RefreshR
         for case in session.scalars(select(Case).where(Case.state.in_(UNRESOLVED)))
     }
     positions = loan_positions(session, as_of, playbook, set(cases))
+    # Loaded once: one lookup per case would cost a query (and a flush) each.
+    days = {
+        day.case_id: day
+        for day in session.scalars(select(CaseDay).where(CaseDay.on == as_of))
+    }
 
-    for loan_id, (product, pos) in positions.items():
+    # New cases first, flushed together, so that each has its id below.
+    opened = [
+        _open_case(session, loan_id, pos, as_of)
+        for loan_id, (_, pos) in positions.items()
+        if loan_id not in cases and pos.arrears >= playbook.min_overdue_amount
+    ]
+    session.flush()
+    for case in opened:
+        cases[case.loan_id] = case
+        result.opened.append(case.id)
+        ledger.audit(
+            session,
+            "daily-run",
+            "case-opened",
+            "case",
+            case.id,
+            loan=case.loan_id,
+            on=as_of.isoformat(),
+            dpd=case.dpd,
+        )
+
+    for loan_id, (_, pos) in positions.items():
         case = cases.get(loan_id)
-        owing = pos.arrears >= playbook.min_overdue_amount
-        if case is None and owing:
-            case = _open_case(session, loan_id, pos, as_of)
-            cases[loan_id] = case
-            result.opened.append(case.id)
         if case is None:
             continue
-        _update_case(session, case, pos, as_of)
+        _update_case(session, case, pos, as_of, days.get(case.id))
         result.refreshed += 1
-        if not owing:
+        if pos.arrears < playbook.min_overdue_amount:
             case.state = CaseState.RESOLVED
             case.resolved_on = as_of
             result.resolved.append(case.id)
@@ -96,7 +117,7 @@ def loan_positions(
     session: Session,
     as_of: date,
     playbook: Playbook,
-    also: set[str] = frozenset(),  # type: ignore[assignment]
+    also: Iterable[str] = (),
 ) -> dict[str, tuple[str, Position]]:
     """Positions of loans owing at least the minimum, and of loans in ``also``.
 
@@ -184,21 +205,12 @@ def _open_case(session: Session, loan_id: str, pos: Position, as_of: date) -> Ca
         penalty=pos.penalty,
     )
     session.add(case)
-    session.flush()
-    ledger.audit(
-        session,
-        "daily-run",
-        "case-opened",
-        "case",
-        case.id,
-        loan=loan_id,
-        on=as_of.isoformat(),
-        dpd=pos.dpd,
-    )
     return case
 
 
-def _update_case(session: Session, case: Case, pos: Position, as_of: date) -> None:
+def _update_case(
+    session: Session, case: Case, pos: Position, as_of: date, day: CaseDay | None
+) -> None:
     case.dpd = pos.dpd
     case.max_dpd = max(case.max_dpd, pos.dpd)
     case.arrears = pos.arrears
@@ -206,7 +218,6 @@ def _update_case(session: Session, case: Case, pos: Position, as_of: date) -> No
     case.refreshed_on = as_of
     if pos.overdue_since is not None:
         case.overdue_since = pos.overdue_since
-    day = session.get(CaseDay, (case.id, as_of))
     if day is None:
         session.add(
             CaseDay(
