@@ -76,3 +76,21 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     engine_for(url)  # creates the SQLite file's folder
     command.upgrade(alembic_config(url), revision)
+
+
+def require_current_schema(url: str) -> None:
+    """Refuse to work on a database whose schema is behind (or ahead of) the code."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from dunning.errors import DunningError
+
+    expected = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    with engine_for(url).connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current != expected:
+        shown = ", ".join(sorted(current)) or "none"
+        raise DunningError(
+            f"the database's schema is at revision {shown} but this code needs "
+            f"{', '.join(sorted(expected))}: run `dunning db upgrade` first"
+        )
