@@ -118,3 +118,26 @@ def test_operator_mistakes_get_clear_messages(settings):
     with unit_of_work(settings.db_url) as session:
         assert session.scalar(select(func.count()).select_from(Payment)) == 0
         assert session.scalar(select(func.count()).select_from(Action)) == 2
+
+
+def test_replay_prints_one_json_summary_of_the_days(prefect_harness, settings):
+    add_loan(settings.db_url)
+
+    result = invoke("replay", "--from", day(1), "--to", day(2), "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["from"], summary["to"]) == (day(1), day(2))
+    assert summary["actions"] == {"call": {"done": 2}, "visit": {"issued": 1}}
+    assert summary["open_by_dpd"] == {"1-3": 1, "4-6": 0, "7-29": 0, "30-89": 0, "90+": 0}
+    assert (summary["resolved"], summary["referred"], summary["blacklisted"]) == (0, 0, 0)
+
+
+def test_run_for_a_date_before_the_last_one_is_refused(prefect_harness, settings):
+    add_loan(settings.db_url)
+    assert invoke("run", "--as-of", day(2), "--json").exit_code == 0
+
+    earlier = runner.invoke(app, ["run", "--as-of", day(1)])
+
+    assert earlier.exit_code == 2
+    assert f"the run for {day(2)} has already happened" in earlier.output
