@@ -216,7 +216,6 @@ def plan_preview(
     states = ledger_states(session, as_of, [p.case.case_id or 0 for p in plans])
     rows = []
     for item in plans:
-        case_id = item.case.case_id
         for step in item.plan.steps:
             rows.append(_plan_row(item.case, step, states, None, new_cases))
         for skip in item.plan.skips:

@@ -59,11 +59,15 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Each store test runs on SQLite and on PostgreSQL."""
-    return request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_url")
+    return request.getfixturevalue(
+        f"{request.param.replace('postgresql', 'postgres')}_url"
+    )
 
 
 @pytest.fixture
-def settings(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
     """Settings for a throwaway home; also in the environment, for flows."""
     monkeypatch.setenv("DUNNING_HOME", str(tmp_path))
     monkeypatch.setenv("DUNNING_DATABASE_URL", sqlite_url)

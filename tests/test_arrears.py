@@ -25,7 +25,9 @@ def test_first_day_after_due_date_is_dpd_one_with_one_day_of_penalty():
 
 
 def test_partial_payment_lowers_arrears_but_not_dpd():
-    pos = position(SCHEDULE, [(date(2026, 11, 5), D("400.00"))], date(2026, 11, 10), RATE)
+    pos = position(
+        SCHEDULE, [(date(2026, 11, 5), D("400.00"))], date(2026, 11, 10), RATE
+    )
 
     # Nov 1-4: 1000.00 x 4 days; Nov 5-10: 600.00 x 6 days
     # penalty = (4000 + 3600) x 0.0005 = 3.80

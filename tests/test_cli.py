@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from scenario import DUE, add_loan, run_days
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from dunning.cli import app
 from dunning.db import unit_of_work
 from dunning.models import Action, Base, Payment
-from scenario import DUE, add_loan, run_days
 
 runner = CliRunner()
 
@@ -57,7 +57,9 @@ def test_plan_after_a_run_shows_the_ledger_state(settings):
 
     result = invoke("plan", "--as-of", day(1), "--json")
 
-    rows = {(r["kind"], r["state"]) for r in map(json.loads, result.stdout.splitlines())}
+    rows = {
+        (r["kind"], r["state"]) for r in map(json.loads, result.stdout.splitlines())
+    }
     assert rows == {("visit", "issued"), ("call", "done")}
 
 
@@ -80,8 +82,18 @@ def test_record_a_promise_then_pay_it(settings):
     run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
 
     recorded = invoke(
-        "record", "LN1", "--kind", "visit", "--outcome", "met",
-        "--promise-date", day(3), "--promise-amount", "1000", "--reason", "market",
+        "record",
+        "LN1",
+        "--kind",
+        "visit",
+        "--outcome",
+        "met",
+        "--promise-date",
+        day(3),
+        "--promise-amount",
+        "1000",
+        "--reason",
+        "market",
     )
     paid = invoke("pay", "LN1", "1000.00", "--on", day(2))
 
@@ -89,9 +101,14 @@ def test_record_a_promise_then_pay_it(settings):
     assert paid.exit_code == 0, paid.output
     case = json.loads(invoke("case", "LN1", "--json").stdout)
     assert case["promises"] == [
-        {"made_on": day(1), "promised_on": day(3), "amount": "1000.00", "state": "pending"}
+        {
+            "made_on": day(1),
+            "promised_on": day(3),
+            "amount": "1000.00",
+            "state": "pending",
+        }
     ]
-    visit = [a for a in case["actions"] if a["kind"] == "visit"][0]
+    visit = next(a for a in case["actions"] if a["kind"] == "visit")
     assert (visit["state"], visit["outcome"]) == ("done", "met")
     with unit_of_work(settings.db_url) as session:
         assert session.scalar(select(func.count()).select_from(Payment)) == 1
@@ -101,11 +118,22 @@ def test_operator_mistakes_get_clear_messages(settings):
     add_loan(settings.db_url)
     run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
 
-    unknown = runner.invoke(app, ["record", "LN404", "--kind", "call", "--outcome", "busy"])
+    unknown = runner.invoke(
+        app, ["record", "LN404", "--kind", "call", "--outcome", "busy"]
+    )
     wrong = runner.invoke(app, ["record", "LN1", "--kind", "call", "--outcome", "met"])
     half = runner.invoke(
-        app, ["record", "LN1", "--kind", "call", "--outcome", "answered",
-              "--promise-date", day(5)]
+        app,
+        [
+            "record",
+            "LN1",
+            "--kind",
+            "call",
+            "--outcome",
+            "answered",
+            "--promise-date",
+            day(5),
+        ],
     )
     bad_amount = runner.invoke(app, ["pay", "LN1", "12,5", "--on", day(2)])
     bad_date = runner.invoke(app, ["pay", "LN1", "12.50", "--on", "30/11/2026"])
@@ -129,8 +157,18 @@ def test_replay_prints_one_json_summary_of_the_days(prefect_harness, settings):
     summary = json.loads(result.stdout)
     assert (summary["from"], summary["to"]) == (day(1), day(2))
     assert summary["actions"] == {"call": {"done": 2}, "visit": {"issued": 1}}
-    assert summary["open_by_dpd"] == {"1-3": 1, "4-6": 0, "7-29": 0, "30-89": 0, "90+": 0}
-    assert (summary["resolved"], summary["referred"], summary["blacklisted"]) == (0, 0, 0)
+    assert summary["open_by_dpd"] == {
+        "1-3": 1,
+        "4-6": 0,
+        "7-29": 0,
+        "30-89": 0,
+        "90+": 0,
+    }
+    assert (summary["resolved"], summary["referred"], summary["blacklisted"]) == (
+        0,
+        0,
+        0,
+    )
 
 
 def test_run_for_a_date_before_the_last_one_is_refused(prefect_harness, settings):

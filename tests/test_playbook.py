@@ -15,7 +15,9 @@ DUE = date(2026, 10, 31)
 
 def steps_on(dpd: int, **case) -> set[tuple[str, str]]:
     view = CaseView(case_id=1, loan_id="LN1", product="any", dpd=dpd, **case)
-    return {(s.kind, s.target) for s in plan_day(view, PLAYBOOK, DUE + timedelta(dpd)).steps}
+    return {
+        (s.kind, s.target) for s in plan_day(view, PLAYBOOK, DUE + timedelta(dpd)).steps
+    }
 
 
 def test_unpaid_case_walked_from_dpd_0_to_40():
@@ -40,7 +42,9 @@ def test_unpaid_case_walked_from_dpd_0_to_40():
 
 
 def test_referral_records_the_contacts_it_stops():
-    view = CaseView(case_id=1, loan_id="LN1", product="any", dpd=36, guarantor_ids=("G1",))
+    view = CaseView(
+        case_id=1, loan_id="LN1", product="any", dpd=36, guarantor_ids=("G1",)
+    )
     plan = plan_day(view, PLAYBOOK, DUE + timedelta(36))
 
     assert {(s.kind, s.reason) for s in plan.skips} == {
@@ -88,10 +92,18 @@ def test_promise_kept_only_when_paid_in_full_by_its_date():
     full = [*partial, (date(2026, 11, 10), Decimal("200.00"))]
     late = [*partial, (date(2026, 11, 11), Decimal("200.00"))]
 
-    assert check_promise(made, due, amount, partial, date(2026, 11, 9), 0).state == "pending"
-    assert check_promise(made, due, amount, partial, date(2026, 11, 11), 0).state == "broken"
+    assert (
+        check_promise(made, due, amount, partial, date(2026, 11, 9), 0).state
+        == "pending"
+    )
+    assert (
+        check_promise(made, due, amount, partial, date(2026, 11, 11), 0).state
+        == "broken"
+    )
     assert check_promise(made, due, amount, full, date(2026, 11, 10), 0).state == "kept"
-    assert check_promise(made, due, amount, late, date(2026, 11, 11), 0).state == "broken"
+    assert (
+        check_promise(made, due, amount, late, date(2026, 11, 11), 0).state == "broken"
+    )
     # A day of grace lets the late payment keep it.
     assert check_promise(made, due, amount, late, date(2026, 11, 11), 1).state == "kept"
 
@@ -100,7 +112,10 @@ def test_product_thresholds_come_from_config(tmp_path):
     text = Settings().playbook_path.read_text(encoding="utf-8")
     text = text.replace(
         "products:\n",
-        'products:\n  pawn:\n    penalty_daily_rate: "0.001"\n    legal_threshold_dpd: 15\n',
+        "products:\n"
+        "  pawn:\n"
+        '    penalty_daily_rate: "0.001"\n'
+        "    legal_threshold_dpd: 15\n",
     )
     path = tmp_path / "playbook.yaml"
     path.write_text(text, encoding="utf-8")
@@ -116,7 +131,11 @@ def test_product_thresholds_come_from_config(tmp_path):
     ("old", "new", "message"),
     [
         ("kind: visit", "kind: telegram", "rules[0].kind = 'telegram'"),
-        ('min_overdue_amount: "1.00"', "min_overdue_amount: lots", "min_overdue_amount"),
+        (
+            'min_overdue_amount: "1.00"',
+            "min_overdue_amount: lots",
+            "min_overdue_amount",
+        ),
         ("from_dpd: 1\n", "from_dpd: -1\n", "rules[1].from_dpd = -1"),
     ],
 )

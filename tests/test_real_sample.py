@@ -13,9 +13,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from conftest import HOME_CREDIT
 from sqlalchemy import func, select
 
-from conftest import HOME_CREDIT
 from dunning.arrears import position
 from dunning.cases import loan_positions, refresh_cases
 from dunning.db import unit_of_work
@@ -44,7 +44,10 @@ def refreshed(tmp_path_factory):
     playbook = load_playbook(settings.playbook_path)
     with unit_of_work(url) as session:
         report = import_home_credit(
-            session, HOME_CREDIT, home / "import", HomeCreditConfig.load(settings.adapters_path)
+            session,
+            HOME_CREDIT,
+            home / "import",
+            HomeCreditConfig.load(settings.adapters_path),
         )
         assert not report.rejects
     with unit_of_work(url) as session:
