@@ -51,7 +51,8 @@ def _date(raw: str | None, option: str) -> date | None:
 
 
 def _fail(exc: DunningError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    # Unwrapped, so that a message can be read (and searched) whole.
+    err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
     return typer.Exit(code=2)
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from prefect import task
 
 from dunning import daily
 from dunning.settings import Settings
+from tasks.retry import unless_refused
 
 # Each step is idempotent for its date, so a retry after a lost connection or a
 # locked database does no harm.
-RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": unless_refused,
+}
 
 
 @task(name="begin-run", **RETRIES)
