@@ -63,6 +63,12 @@ def normalise(raw: str, region: str = "CN") -> PhoneNumber:
     text = raw.strip()
     if not text:
         raise InvalidPhoneNumber("phone number is empty")
+    if ";" in text:
+        # phonenumbers reads ";" as the start of parameters and drops the rest,
+        # which would lose a second number without a word.
+        raise InvalidPhoneNumber(
+            f"phone value {mask(text)} holds more than one number; give one"
+        )
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

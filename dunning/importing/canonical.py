@@ -294,13 +294,14 @@ class _Bundle:
             country = _country(row)
             numbers = [_phone(part, "phone", country) for part in _split(row["phone"])]
             seen.duplicate(borrower_id, "borrower_id", borrower_id, "borrower_id")
-            seen.good[borrower_id] = row.line
             record = {
                 "name": name,
                 "address": address,
                 "country": country,
                 "synthetic": _synthetic(row),
             }
+            # Only a row that passed every check vouches for its loans.
+            seen.good[borrower_id] = row.line
             return record, numbers
 
         checked = self._each(BORROWERS_CSV, check, seen, "borrower_id")
@@ -386,7 +387,11 @@ class _Bundle:
                 )
             name = _text(row, "name", GUARANTORS.c.name)
             country = _country(row) if has_country else DEFAULT_COUNTRY
-            number = _phone(row["phone"], "phone", country) if row["phone"] else None
+            number = (
+                _phone(row["phone"], "phone", country, several=False)
+                if row["phone"]
+                else None
+            )
             record = {
                 "name": name,
                 "phone": number.e164 if number else "",
@@ -526,16 +531,17 @@ def _split(phones: str) -> list[str]:
     return [part.strip() for part in phones.split(";") if part.strip()]
 
 
-def _phone(raw: str, column: str, country: str) -> PhoneNumber:
+def _phone(raw: str, column: str, country: str, several: bool = True) -> PhoneNumber:
     try:
         return normalise(raw, country)
     except InvalidPhoneNumber as exc:
-        raise BadField(
-            column,
-            mask(raw),
+        expected = (
             f"{column} must hold valid phone numbers for country {country}, "
-            "several separated by ;",
-        ) from exc
+            "several separated by ;"
+            if several
+            else f"{column} must hold one valid phone number for country {country}"
+        )
+        raise BadField(column, mask(raw), expected) from exc
 
 
 def _country(row: Row) -> str:

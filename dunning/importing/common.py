@@ -23,7 +23,9 @@ PROGRESS_EVERY = 1000
 
 CENT = Decimal("0.01")
 # Money columns are Numeric(16, 2): fourteen digits before the point.
-MAX_AMOUNT = Decimal(10) ** 14
+# Twelve digits before the point: SQLite keeps numbers as doubles, which are
+# exact to the cent only up to about fifteen significant digits.
+MAX_AMOUNT = Decimal(10) ** 12
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
@@ -268,7 +270,7 @@ def parse_amount(text: str, column: str, *, positive: bool = False) -> Decimal:
     if amount < 0 or (positive and amount == 0):
         raise InvalidValue(reason)
     if amount >= MAX_AMOUNT:
-        raise InvalidValue(f"{column} must have at most 14 digits before the point")
+        raise InvalidValue(f"{column} must have at most 12 digits before the point")
     return amount
 
 
