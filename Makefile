@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean deploy
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,6 +31,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The worker runs the flows from this checkout: its path is fixed at deploy time.
+deploy: $(STAMP)
+	DUNNING_CHECKOUT=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all
 
 clean:
 	rm -rf var .pytest_cache

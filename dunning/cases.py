@@ -335,6 +335,17 @@ def day_plans(session: Session, as_of: date, playbook: Playbook) -> list[CasePla
         elif state == PromiseState.BROKEN and settled_on == as_of:
             broken_today.add(case_id)
 
+    done_rules: dict[int, set[str]] = defaultdict(set)
+    for case_id, rule in session.execute(
+        select(Action.case_id, Action.rule)
+        .where(
+            Action.case_id.in_([c.id for c in cases]),
+            Action.state != ActionState.CANCELLED,
+        )
+        .distinct()
+    ):
+        done_rules[case_id].add(rule)
+
     plans = []
     for case in cases:
         view = CaseView(
@@ -347,6 +358,7 @@ def day_plans(session: Session, as_of: date, playbook: Playbook) -> list[CasePla
             reason=case.reason.value,
             promise_due=promise_due.get(case.id),
             promise_broken_today=case.id in broken_today,
+            done_rules=frozenset(done_rules[case.id]),
         )
         plans.append(CasePlan(view, plan_day(view, playbook, as_of)))
     return plans

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import sys
 import time
 from datetime import date, timedelta
@@ -39,10 +41,16 @@ def _prefect_environment(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "dunning")
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date(raw: str | None, option: str) -> date | None:
     if raw is None:
         return None
     try:
+        # Only the form the import takes: no week dates, no 20261130.
+        if not _ISO_DATE.fullmatch(raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise typer.BadParameter(
@@ -50,7 +58,7 @@ def _date(raw: str | None, option: str) -> date | None:
         ) from None
 
 
-def _fail(exc: DunningError) -> typer.Exit:
+def _fail(exc: DunningError | OSError) -> typer.Exit:
     # Unwrapped, so that a message can be read (and searched) whole.
     err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
     return typer.Exit(code=2)
@@ -84,17 +92,31 @@ def import_(
     for line in report.summary_lines():
         console.print(line)
     if report.rejects:
+        # The first few in full here (values are masked where personal); the
+        # rest in the rejects file.
+        for reject in report.rejects[:SHOWN_REJECTS]:
+            err.print(
+                f"{reject.file}:{reject.line}: {reject.column} = {reject.value!r}: "
+                f"{reject.reason}",
+                soft_wrap=True,
+                markup=False,
+            )
         err.print(
             f"[yellow]{len(report.rejects)} rows rejected[/yellow]; "
-            f"see {report.rejects_path}"
+            f"all of them are in {report.rejects_path}",
+            soft_wrap=True,
         )
         raise typer.Exit(code=1)
+
+
+SHOWN_REJECTS = 20
 
 
 def _import(settings: Settings, path: Path, format: str) -> Any:
     from dunning.db import unit_of_work, upgrade
     from dunning.importing import import_canonical, import_home_credit
     from dunning.importing.home_credit import HomeCreditConfig
+    from dunning.ledger import audit
 
     if format not in ("canonical", "home-credit"):
         raise typer.BadParameter(
@@ -120,17 +142,36 @@ def _import(settings: Settings, path: Path, format: str) -> Any:
 
         try:
             if format == "canonical":
-                return import_canonical(session, path, out_dir, progress=advance)
-            config = HomeCreditConfig.load(settings.adapters_path)
-            return import_home_credit(session, path, out_dir, config, progress=advance)
-        except DunningError as exc:
+                report = import_canonical(session, path, out_dir, progress=advance)
+            else:
+                config = HomeCreditConfig.load(settings.adapters_path)
+                report = import_home_credit(
+                    session, path, out_dir, config, progress=advance
+                )
+        except (DunningError, OSError) as exc:
             raise _fail(exc) from exc
+        # An import can rewrite schedules and loans: the audit log says when,
+        # from what, and how much it changed.
+        audit(
+            session,
+            "import",
+            f"import-{format}",
+            "file",
+            path.name,
+            counts={name: vars(c) for name, c in report.counts.items()},
+            rejected=len(report.rejects),
+        )
+        return report
 
 
 def _run_days(settings: Settings, days: list[date], quiet: bool) -> None:
     from flows.daily_run import daily_collection_run
 
+    # A TERM (a stopped service, a killed job) unwinds like Ctrl-C, so that
+    # Prefect's temporary server is stopped with us rather than left running.
+    signal.signal(signal.SIGTERM, _terminate)
     for day in days:
+        _preflight(settings, day)
         started = time.perf_counter()
         summary = daily_collection_run(as_of=day)
         if not quiet:
@@ -142,6 +183,50 @@ def _run_days(settings: Settings, days: list[date], quiet: bool) -> None:
                 f"{summary['referred']} referred, {summary['resolved']} resolved "
                 f"({time.perf_counter() - started:.1f}s)"
             )
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _preflight(settings: Settings, day: date) -> None:
+    """Refuse what the flow would refuse, before Prefect turns it into a trace."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dunning.daily import RunContext, check_run_order
+    from dunning.db import require_current_schema, unit_of_work
+    from dunning.errors import ConfigError
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DUNNING_TIMEZONE={settings.timezone!r} is not a time zone; "
+            "expected an IANA name like Asia/Shanghai"
+        ) from None
+    context = RunContext(settings)
+    context.playbook  # noqa: B018 - loading it is the check
+    context.channel()
+    require_current_schema(settings.db_url)
+    with unit_of_work(settings.db_url) as session:
+        check_run_order(session, day)
+
+
+def _days_left(settings: Settings, days: list[date]) -> list[date]:
+    """Days of a replay not yet run to the end: a replay picks up where it stopped."""
+    from sqlalchemy import select
+
+    from dunning.db import unit_of_work
+    from dunning.models import DailyRun
+
+    with unit_of_work(settings.db_url) as session:
+        finished = set(
+            session.scalars(
+                select(DailyRun.as_of).where(DailyRun.finished_at.is_not(None))
+            )
+        )
+    latest = max(finished, default=None)
+    return [d for d in days if latest is None or d > latest or d not in finished]
 
 
 def _summary(settings: Settings, first: date, last: date) -> dict[str, Any]:
@@ -197,7 +282,9 @@ def replay(
     if end < start:
         raise typer.BadParameter(f"--to {end} is before --from {start}")
     upgrade(settings.db_url)
-    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    days = _days_left(
+        settings, [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    )
     try:
         _run_days(settings, days, quiet=as_json)
     except DunningError as exc:
@@ -212,10 +299,11 @@ def plan(
 ) -> None:
     """The day's plan for every open case, against the ledger. Changes nothing."""
     settings = _settings()
+    from sqlalchemy.orm import Session
+
     from dunning.daily import RunContext
     from dunning.db import engine_for, upgrade
     from dunning.operations import plan_preview
-    from sqlalchemy.orm import Session
 
     day = _date(as_of, "--as-of")
     assert day is not None
@@ -246,9 +334,10 @@ def case(
     """One loan's case: state, arrears, DPD, actions, promises, referral, blacklist."""
     settings = _settings()
     from dunning.daily import RunContext
-    from dunning.db import unit_of_work
+    from dunning.db import unit_of_work, upgrade
     from dunning.operations import case_report
 
+    upgrade(settings.db_url)
     ctx = RunContext(settings)
     try:
         with unit_of_work(settings.db_url) as session:
@@ -265,8 +354,18 @@ def case(
 def record(
     loan: str = typer.Argument(...),
     kind: str = typer.Option(..., "--kind", help="visit | call"),
-    outcome: str = typer.Option(..., "--outcome", help="What happened."),
-    on: str = typer.Option(None, "--on", help="Default: the latest daily run."),
+    outcome: str = typer.Option(
+        ...,
+        "--outcome",
+        help="visit: met | not-met | business-closed | refused; "
+        "call: answered | no-answer | busy | wrong-number | refused",
+    ),
+    on: str = typer.Option(
+        None,
+        "--on",
+        help="The visit's or call's date. Default: the latest one of that kind "
+        "still awaiting its outcome, else the latest daily run.",
+    ),
     promise_date: str = typer.Option(None, "--promise-date"),
     promise_amount: str = typer.Option(None, "--promise-amount"),
     reason: str = typer.Option(
@@ -277,14 +376,33 @@ def record(
 ) -> None:
     """Record a visit's or call's outcome, with a promise to pay or a reason."""
     settings = _settings()
-    from dunning.daily import latest_run
-    from dunning.db import unit_of_work
-    from dunning.operations import Outcome, parse_amount, record_outcome
+    from dunning.daily import RunContext, latest_run
+    from dunning.db import unit_of_work, upgrade
+    from dunning.operations import (
+        Outcome,
+        awaiting_outcome,
+        parse_amount,
+        record_outcome,
+    )
     from flows.daily_run import business_date
 
+    playbook = RunContext(settings).playbook
+    upgrade(settings.db_url)
+    today = business_date(settings)
     try:
         with unit_of_work(settings.db_url) as session:
-            day = _date(on, "--on") or latest_run(session) or business_date(settings)
+            day = (
+                _date(on, "--on")
+                or awaiting_outcome(session, loan, kind)
+                or latest_run(session)
+                or today
+            )
+            if day > today:
+                raise typer.BadParameter(
+                    f"{day} is after today ({today}); record an outcome once it "
+                    "has happened",
+                    param_hint="--on",
+                )
             result = record_outcome(
                 session,
                 loan,
@@ -301,6 +419,7 @@ def record(
                     reason=reason,
                 ),
                 actor=officer or "cli",
+                max_promise_days=playbook.promise_max_days,
             )
     except DunningError as exc:
         raise _fail(exc) from exc
@@ -315,11 +434,20 @@ def pay(
 ) -> None:
     """Record a payment; the next daily run applies it."""
     settings = _settings()
-    from dunning.db import unit_of_work
+    from dunning.db import unit_of_work, upgrade
     from dunning.operations import parse_amount, record_payment
+    from flows.daily_run import business_date
+
+    upgrade(settings.db_url)
 
     day = _date(on, "--on")
     assert day is not None
+    if day > business_date(settings):
+        raise typer.BadParameter(
+            f"{day} is after today ({business_date(settings)}); a payment is "
+            "recorded once it has arrived",
+            param_hint="--on",
+        )
     try:
         with unit_of_work(settings.db_url) as session:
             payment = record_payment(session, loan, parse_amount(amount), day, "cli")
@@ -372,6 +500,38 @@ def demo() -> None:
         "the 'daily-summary' artifact of each run holds the table above"
     )
     console.print(f"demo took {time.time() - started:.0f} s (install included)")
+
+
+# Twilio status callbacks ---------------------------------------------------
+
+
+@app.command()
+def webhooks(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+) -> None:
+    """Receive Twilio's call and text statuses and keypad answers onto the ledger.
+
+    Publish it (behind a proxy) at DUNNING_PUBLIC_BASE_URL: signatures are
+    checked against that URL. Needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    """
+    import uvicorn
+
+    from dunning.webhooks import create_app
+
+    settings = _settings()
+    try:
+        application = create_app(settings)
+    except DunningError as exc:
+        raise _fail(exc) from exc
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+# ---------------------------------------------------------------------------
+
+
+# The operators' commands register themselves on ``app``.
+import dunning.cli_operators  # noqa: E402, F401
 
 
 def main() -> None:  # pragma: no cover - console entry

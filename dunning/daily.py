@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dunning import ledger
+from dunning import ledger, sms
+from dunning.blacklist import blacklist_resolved as list_resolved
 from dunning.cases import day_plans, record_plans, refresh_cases
 from dunning.channels import Channel, OutgoingCall, OutgoingText, Receipt
 from dunning.channels.outbox import OutboxChannel
@@ -26,13 +28,12 @@ from dunning.contexts import (
     Lender,
     call_context,
     guarantor_notice_context,
-    legal_context,
     load_case_files,
     notice_context,
     sms_context,
     visit_entry,
 )
-from dunning.db import unit_of_work
+from dunning.db import require_current_schema, unit_of_work
 from dunning.documents import write_document
 from dunning.errors import (
     ConfigError,
@@ -41,6 +42,7 @@ from dunning.errors import (
     TransientChannelError,
 )
 from dunning.formatting import cn_date, sms_segments
+from dunning.legal import refer_cases, with_legal_facts
 from dunning.models import (
     Action,
     ActionKind,
@@ -50,12 +52,13 @@ from dunning.models import (
     CaseDay,
     CaseState,
     DailyRun,
+    Guarantor,
     LegalReferral,
     Notice,
     Phone,
-    Guarantor,
     Promise,
     PromiseState,
+    ReferralState,
     utcnow,
 )
 from dunning.playbook import Playbook, load_playbook
@@ -74,6 +77,8 @@ class RunContext:
     """What every step needs, built once from the settings."""
 
     settings: Settings
+    # Called with "call" or "sms" before each one leaves: the per-channel rate.
+    throttle: Callable[[str], None] | None = None
 
     @cached_property
     def playbook(self) -> Playbook:
@@ -92,10 +97,21 @@ class RunContext:
         return self.settings.db_url
 
     def channel(self) -> Channel:
-        if self.settings.channel == "outbox":
+        name = self.settings.channel_name
+        if name == "outbox":
             return OutboxChannel(self.url, self.settings.outbox_dir)
+        if name == "twilio":
+            from dunning.channels.twilio import TwilioChannel, TwilioConfig
+
+            return TwilioChannel(
+                self.url,
+                self.settings.outbox_dir,
+                TwilioConfig.from_settings(self.settings),
+                throttle=self.throttle,
+            )
         raise ConfigError(
-            f"DUNNING_CHANNEL={self.settings.channel!r}: expected 'outbox'"
+            f"DUNNING_CHANNEL={self.settings.channel!r}: expected 'auto', 'outbox' "
+            "or 'twilio'"
         )
 
 
@@ -103,15 +119,10 @@ class RunContext:
 
 
 def begin_run(ctx: RunContext, as_of: date, flow_run_id: str = "") -> None:
-    """Record the run; refuse a date before one already run (cases move forward)."""
+    """Record the run, once the date is one the ledger can move forward to."""
+    require_current_schema(ctx.url)
     with unit_of_work(ctx.url) as session:
-        latest = session.scalar(select(func.max(DailyRun.as_of)))
-        if latest is not None and as_of < latest:
-            raise RunOrderError(
-                f"daily run for {as_of} refused: the run for {latest} has already "
-                "happened and cases only move forward; run a date on or after it, "
-                "or replay into a fresh database"
-            )
+        check_run_order(session, as_of)
         run = session.get(DailyRun, as_of)
         if run is None:
             session.add(
@@ -120,6 +131,25 @@ def begin_run(ctx: RunContext, as_of: date, flow_run_id: str = "") -> None:
         else:
             run.started_at, run.finished_at = utcnow(), None
             run.flow_run_id = flow_run_id or run.flow_run_id
+
+
+def check_run_order(session: Session, as_of: date) -> None:
+    """Cases only move forward, and a day left half done is finished first."""
+    latest = session.scalar(select(DailyRun).order_by(DailyRun.as_of.desc()).limit(1))
+    if latest is None:
+        return
+    if as_of < latest.as_of:
+        raise RunOrderError(
+            f"daily run for {as_of} refused: the run for {latest.as_of} has already "
+            "happened and cases only move forward; run a date on or after it, "
+            "or replay into a fresh database"
+        )
+    if as_of > latest.as_of and latest.finished_at is None:
+        raise RunOrderError(
+            f"daily run for {as_of} refused: the run for {latest.as_of} started but "
+            f"did not finish; run it again first (dunning run --as-of "
+            f"{latest.as_of}) so that its visits, notices and referrals are not lost"
+        )
 
 
 def refresh(ctx: RunContext, as_of: date) -> dict[str, int]:
@@ -144,7 +174,9 @@ def refresh(ctx: RunContext, as_of: date) -> dict[str, int]:
 
 def plan(ctx: RunContext, as_of: date) -> dict[str, int]:
     with unit_of_work(ctx.url) as session:
-        plans = day_plans(session, as_of, ctx.playbook)
+        plans = with_legal_facts(
+            session, as_of, ctx.playbook, day_plans(session, as_of, ctx.playbook)
+        )
         added = record_plans(session, as_of, plans)
     return {"cases": len(plans), "new_actions": added}
 
@@ -172,14 +204,32 @@ def carry_out_contacts(ctx: RunContext, as_of: date, kind: str) -> dict[str, int
                 )
             )
         )
+        case_states = {
+            case_id: state
+            for case_id, state in session.execute(
+                select(Case.id, Case.state).where(
+                    Case.id.in_({a.case_id for a in unsure})
+                )
+            )
+        }
         resend = []
         for action in unsure:
             receipt = channel.find_sent(message_key(action))
-            if receipt is None:
-                resend.append(action.id)
-            else:
+            if receipt is not None:
                 _record_receipt(action, channel.name, receipt)
                 counts["reconciled"] += 1
+            elif action.planned_on < as_of:
+                # Never sent, and its day is gone: a late call would read out
+                # stale amounts on top of today's own call.
+                ledger.finish(action, ActionState.CANCELLED, skip_reason="expired")
+                counts["expired"] += 1
+            elif case_states[action.case_id] != CaseState.OPEN:
+                ledger.finish(
+                    action, ActionState.CANCELLED, skip_reason="case-not-in-collection"
+                )
+                counts["cancelled"] += 1
+            else:
+                resend.append(action.id)
 
     with unit_of_work(ctx.url) as session:
         planned = list(
@@ -213,6 +263,7 @@ def _build_messages(
     actions = list(session.scalars(select(Action).where(Action.id.in_(action_ids))))
     files = load_case_files(session, [a.case_id for a in actions])
     outgoing: list[tuple[int, OutgoingCall | OutgoingText]] = []
+    texts_in_batch: Counter[tuple[str, str]] = Counter()  # text rules
     for action in actions:
         file = files[action.case_id]
         to = file.phone_for(action.target, texting=kind == "sms")
@@ -234,10 +285,28 @@ def _build_messages(
             outgoing.append((action.id, OutgoingCall(script=script, **common)))
         else:
             body = ctx.renderer.render(action.template, sms_context(file, ctx.lender))
+            # Text rules ---------------------------------------------------
+            action.segments = segments = sms_segments(body)
+            refused = sms.refusal(
+                session,
+                action.id,
+                to,
+                body,
+                segments,
+                utcnow(),
+                ctx.settings.sms_max_segments,
+                queued=texts_in_batch[(to, body)],
+            )
+            if refused:
+                ledger.finish(action, ActionState.SKIPPED, skip_reason=refused)
+                counts["skipped"] += 1
+                continue
+            texts_in_batch[(to, body)] += 1
+            # ----------------------------------------------------------------
             outgoing.append(
                 (
                     action.id,
-                    OutgoingText(body=body, segments=sms_segments(body), **common),
+                    OutgoingText(body=body, segments=segments, **common),
                 )
             )
     return outgoing
@@ -290,6 +359,61 @@ def _mark_contact(session: Session, number: str, status: str) -> None:
         phone.status = status
     for person in session.scalars(select(Guarantor).where(Guarantor.phone == number)):
         person.phone_status = status
+
+
+# Channel statuses ----------------------------------------------------------
+
+
+def reconcile_statuses(
+    ctx: RunContext, now: datetime | None = None, deadline_minutes: int | None = None
+) -> dict[str, int]:
+    """Ask the channel what became of calls and texts still open past a deadline.
+
+    Without a public webhook this is how outcomes reach the ledger; with one,
+    it catches the callbacks that never arrived.
+    """
+    from dunning.channels.twilio import (
+        StatusSource,
+        advance_status,
+        is_final,
+        record_found,
+    )
+
+    channel = ctx.channel()
+    if not isinstance(channel, StatusSource):
+        return {}
+    if deadline_minutes is None:
+        deadline_minutes = ctx.settings.status_deadline_minutes
+    deadline = (now or utcnow()) - timedelta(minutes=deadline_minutes)
+    counts: Counter[str] = Counter()
+    with unit_of_work(ctx.url) as session:
+        actions = list(
+            session.scalars(
+                select(Action).where(
+                    Action.channel == channel.name,
+                    Action.kind.in_([ActionKind.CALL, ActionKind.SMS]),
+                    Action.state.in_([ActionState.DONE, ActionState.CLAIMED]),
+                    func.coalesce(Action.finished_at, Action.claimed_at) < deadline,
+                )
+            )
+        )
+    for action in actions:
+        if action.state == ActionState.CLAIMED:
+            receipt = channel.find_sent(message_key(action))
+            if receipt is None:
+                continue
+            with unit_of_work(ctx.url) as session:
+                record_found(session.get_one(Action, action.id), receipt)
+            counts["found"] += 1
+            continue
+        if is_final(action.kind, action.channel_status) or not action.channel_ref:
+            continue
+        receipt = channel.fetch_status(action.channel_ref)
+        with unit_of_work(ctx.url) as session:
+            if advance_status(session.get_one(Action, action.id), receipt.status):
+                counts["updated"] += 1
+        counts["fetched"] += 1
+    return dict(counts)
 
 
 # Work for people -----------------------------------------------------------
@@ -438,113 +562,25 @@ def _render_notice(
 
 
 def refer_to_legal(ctx: RunContext, as_of: date) -> dict[str, int]:
-    """Open a legal referral for each case the playbook sent to legal today."""
+    """Open a referral for each case the playbook sent to legal today.
+
+    The referral waits for a supervisor (``flows/legal_approval.py``): contact
+    stops now, and the case becomes legal's on approval.
+    """
     with unit_of_work(ctx.url) as session:
         actions = list(
             session.scalars(
                 ledger.actions_of_day(session, as_of, "legal_referral", ["planned"])
             )
         )
-        files = load_case_files(session, [a.case_id for a in actions], history=True)
-        for action in actions:
-            file = files[action.case_id]
-            case = file.case
-            body = ctx.renderer.render(
-                action.template, legal_context(file, ctx.lender, as_of)
-            )
-            document = write_document(
-                session,
-                ctx.settings.outbox_dir,
-                key=f"legal-referral:{case.id}",
-                kind="legal-referral",
-                for_date=as_of,
-                body=body,
-                suffix="html",
-                case_id=case.id,
-                action_id=action.id,
-                recipient="legal",
-            )
-            referral = session.scalar(
-                select(LegalReferral).where(LegalReferral.case_id == case.id)
-            )
-            if referral is None:
-                session.add(
-                    LegalReferral(
-                        case_id=case.id,
-                        action_id=action.id,
-                        referred_on=as_of,
-                        dpd=case.dpd,
-                        arrears=case.arrears,
-                        penalty=case.penalty,
-                        reason=action.rule,
-                        document_id=document.id,
-                    )
-                )
-            case.state = CaseState.LEGAL
-            case.referred_on = as_of
-            action.channel = "outbox"
-            ledger.finish(
-                action,
-                ActionState.DONE,
-                outcome="referred",
-                channel_ref=f"doc-{document.id}",
-            )
-            ledger.audit(
-                session,
-                "daily-run",
-                "legal-referral",
-                "case",
-                case.id,
-                loan=case.loan_id,
-                on=as_of.isoformat(),
-                dpd=case.dpd,
-                rule=action.rule,
-            )
-        ledger.cancel_for_cases(
-            session, [a.case_id for a in actions], as_of, "referred-to-legal"
-        )
+        refer_cases(session, ctx, actions, as_of, "daily-run")
         return {"referred": len(actions)}
 
 
 def blacklist_resolved(ctx: RunContext, as_of: date) -> dict[str, int]:
     """Blacklist borrowers whose long-overdue or legal case was resolved today."""
-    threshold = ctx.playbook.blacklist_threshold_dpd
     with unit_of_work(ctx.url) as session:
-        listed = set(session.scalars(select(BlacklistEntry.case_id)))
-        cases = session.scalars(
-            select(Case).where(
-                Case.state == CaseState.RESOLVED,
-                Case.resolved_on == as_of,
-                (Case.max_dpd >= threshold) | Case.referred_on.is_not(None),
-            )
-        )
-        added = 0
-        for case in cases:
-            if case.id in listed:
-                continue
-            reason = (
-                f"resolved after legal referral on {case.referred_on}"
-                if case.referred_on
-                else f"resolved after reaching DPD {case.max_dpd}"
-            )
-            session.add(
-                BlacklistEntry(
-                    borrower_id=case.loan.borrower_id,
-                    case_id=case.id,
-                    listed_on=as_of,
-                    reason=reason,
-                )
-            )
-            ledger.audit(
-                session,
-                "daily-run",
-                "blacklisted",
-                "case",
-                case.id,
-                loan=case.loan_id,
-                reason=reason,
-            )
-            added += 1
+        added = list_resolved(session, as_of, ctx.playbook.blacklist_threshold_dpd)
         return {"blacklisted": added}
 
 
@@ -574,6 +610,16 @@ def summarise(session: Session, first: date, last: date) -> dict[str, Any]:
         "open_by_dpd": buckets,
         "open": sum(buckets.values()),
         "in_legal": in_legal,
+        # Today's state of the referrals: a supervisor has yet to decide these.
+        "awaiting_approval": session.scalar(
+            select(func.count())
+            .select_from(LegalReferral)
+            .where(
+                LegalReferral.state == ReferralState.PENDING,
+                LegalReferral.referred_on <= last,
+            )
+        )
+        or 0,
         "resolved": _count(session, Case.resolved_on, between),
         "referred": _count(session, LegalReferral.referred_on, between),
         "blacklisted": _count(session, BlacklistEntry.listed_on, between),

@@ -315,6 +315,15 @@ class Action(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+    # What the channel last reported (queued ... completed, delivered) and when;
+    # a status only ever moves forward, however late or out of order it arrives.
+    channel_status: Mapped[str] = mapped_column(
+        String(24), default="", server_default=""
+    )
+    status_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
+    # What the borrower answered on the keypad: promise-confirmed, callback.
+    response: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    segments: Mapped[int | None] = mapped_column(Integer)
 
 
 Index("ix_actions_day_kind_state", Action.planned_on, Action.kind, Action.state)
@@ -423,3 +432,125 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Legal hand-over, operators' escalations and notice service ----------------
+#
+# Added alongside the records above and never changing them: the referral's
+# approval and send-back, the legal department's recovery steps, installment
+# agreements, escalations from the operators' console, and who a notice was
+# served on.
+
+
+class ReferralState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SENT_BACK = "sent-back"
+    # Legal agreed an installment plan: back in collection while it is kept.
+    AGREEMENT = "agreement"
+    CLOSED = "closed"
+
+
+class ReferralDecision(Base):
+    """A supervisor's answer to a referral, or the default applied on timeout."""
+
+    __tablename__ = "referral_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("legal_referrals.id"), index=True
+    )
+    decided_on: Mapped[date] = mapped_column(Date)
+    decision: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(400), default="")
+    send_back_days: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    flow_run_id: Mapped[str] = mapped_column(String(64), default="")
+    by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+
+
+class LegalStep(Base):
+    """One recovery step of the legal department: lawsuit, freeze, judgment..."""
+
+    __tablename__ = "legal_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    effect: Mapped[str] = mapped_column(String(24), default="")
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+
+
+class InstallmentAgreement(Base):
+    """A negotiated plan to repay the arrears in parts, watched for breaks."""
+
+    __tablename__ = "installment_agreements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    made_on: Mapped[date] = mapped_column(Date)
+    # [{"due_on": "2026-12-10", "amount": "500.00"}, ...] in date order.
+    parts: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(24), default="active")
+    broken_on: Mapped[date | None] = mapped_column(Date)
+    made_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Escalation(Base):
+    """An operator's escalation of a case from the console or the command line."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    on: Mapped[date] = mapped_column(Date)
+    target: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(400))
+    operator: Mapped[str] = mapped_column(String(100))
+    flow_run_id: Mapped[str] = mapped_column(String(64), default="")
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+
+
+class LegalReferralApproval(Base):
+    """Where a referral stands in the approval batches, one row a referral."""
+
+    __tablename__ = "legal_referral_approvals"
+
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("legal_referrals.id"), primary_key=True
+    )
+    held_until: Mapped[date | None] = mapped_column(Date)
+    approval_flow_run_id: Mapped[str] = mapped_column(String(64), default="")
+    asked_on: Mapped[date | None] = mapped_column(Date)
+    # The legal department's own copy (full ID numbers): a file outside the
+    # outbox, so only its path and hash are kept here, never its body.
+    restricted_path: Mapped[str] = mapped_column(String(400), default="")
+    restricted_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class NoticeService(Base):
+    """One attempt at serving a notice: on whom, how, and the proof of it."""
+
+    __tablename__ = "notice_services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    attempted_on: Mapped[date] = mapped_column(Date)
+    served: Mapped[bool] = mapped_column(Boolean)
+    served_by: Mapped[str] = mapped_column(String(100))
+    served_to: Mapped[str] = mapped_column(String(200), default="")
+    # in-person (signed receipt) or registered-mail (tracking number).
+    how: Mapped[str] = mapped_column(String(24), default="")
+    proof: Mapped[str] = mapped_column(String(200), default="")
+    notes: Mapped[str] = mapped_column(String(400), default="")
+    retry_action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)

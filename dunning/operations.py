@@ -6,13 +6,14 @@ console) call these; each takes a session and leaves the commit to its caller.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dunning import ledger
@@ -26,6 +27,7 @@ from dunning.models import (
     BlacklistEntry,
     Case,
     CaseState,
+    DailyRun,
     LegalReferral,
     Loan,
     OverdueReason,
@@ -45,16 +47,22 @@ class InvalidRequest(DunningError):
     """An operator's request names something that cannot be done; it says why."""
 
 
+# The same notation the import takes: no sign, exponent or separators, and no
+# more digits than the store keeps exactly.
+_AMOUNT = re.compile(r"\d{1,12}(\.\d+)?")
+
+
 def parse_amount(raw: str, field: str = "amount") -> Decimal:
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
+    text = raw.strip()
+    if not _AMOUNT.fullmatch(text):
         raise InvalidRequest(
-            f"{field} {raw!r} is not a decimal amount; expected e.g. 1234.56"
-        ) from None
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidRequest(f"{field} {raw!r} must be a positive amount")
-    return cents(amount)
+            f"{field} {raw!r} is not an amount; expected a positive decimal like "
+            "1234.56, at most 12 digits before the point"
+        )
+    amount = cents(Decimal(text))
+    if amount <= 0:
+        raise InvalidRequest(f"{field} {raw!r} must be at least 0.01")
+    return amount
 
 
 def get_loan(session: Session, loan_id: str) -> Loan:
@@ -110,7 +118,11 @@ class Outcome:
 
 
 def record_outcome(
-    session: Session, loan_id: str, result: Outcome, actor: str
+    session: Session,
+    loan_id: str,
+    result: Outcome,
+    actor: str,
+    max_promise_days: int | None = None,
 ) -> dict[str, Any]:
     """Record what a visit or call found, a promise to pay, an overdue reason."""
     get_loan(session, loan_id)
@@ -127,6 +139,16 @@ def record_outcome(
         raise InvalidRequest(
             f"promise date {result.promise_date} is before the outcome's date "
             f"{result.on}; a promise is to pay on or after the day it is made"
+        )
+    if (
+        result.promise_date is not None
+        and max_promise_days is not None
+        and (result.promise_date - result.on).days > max_promise_days
+    ):
+        raise InvalidRequest(
+            f"promise date {result.promise_date} is more than {max_promise_days} "
+            f"days after {result.on}; the playbook accepts promises up to "
+            f"{max_promise_days} days ahead (promises.max_days)"
         )
     if result.reason is not None and result.reason not in {
         r.value for r in OverdueReason
@@ -179,6 +201,8 @@ def record_outcome(
         session.add(promise)
     if result.reason is not None:
         case.reason = OverdueReason(result.reason)
+    if result.kind == "call" and result.outcome == "wrong-number":
+        _mark_wrong_number(session, loan_id)
     session.flush()
     ledger.audit(
         session,
@@ -199,6 +223,32 @@ def record_outcome(
     }
 
 
+def _mark_wrong_number(session: Session, loan_id: str) -> None:
+    """The number the borrower is called on is not theirs: stop calling it."""
+    loan = get_loan(session, loan_id)
+    for phone in loan.borrower.phones:
+        if phone.status == "ok":
+            phone.status = "wrong_number"
+            return
+
+
+def awaiting_outcome(session: Session, loan_id: str, kind: str) -> date | None:
+    """The day of the loan's latest visit or call handed out and not yet reported."""
+    if kind not in OUTCOMES:
+        return None
+    return session.scalar(
+        select(Action.planned_on)
+        .where(
+            Action.loan_id == loan_id,
+            Action.kind == ActionKind(kind),
+            Action.target == BORROWER,
+            Action.state == ActionState.ISSUED,
+        )
+        .order_by(Action.planned_on.desc())
+        .limit(1)
+    )
+
+
 # Looking without touching ----------------------------------------------------
 
 
@@ -212,7 +262,12 @@ def plan_preview(
     """
     refreshed = refresh_cases(session, as_of, playbook)
     new_cases = set(refreshed.opened)
-    plans = day_plans(session, as_of, playbook)
+    # Imported here: the legal module builds on the operations in this one.
+    from dunning.legal import with_legal_facts
+
+    plans = with_legal_facts(
+        session, as_of, playbook, day_plans(session, as_of, playbook)
+    )
     states = ledger_states(session, as_of, [p.case.case_id or 0 for p in plans])
     rows = []
     for item in plans:
@@ -247,17 +302,14 @@ def case_report(
     cases = list(
         session.scalars(select(Case).where(Case.loan_id == loan_id).order_by(Case.id))
     )
-    if as_of is not None:
-        cases = [
-            c
-            for c in cases
-            if c.opened_on <= as_of
-            and (c.resolved_on is None or c.resolved_on >= as_of)
-        ]
-    case = cases[-1] if cases else None
-
     if as_of is None:
-        as_of = case.refreshed_on if case is not None else None
+        as_of = session.scalar(
+            select(func.max(DailyRun.as_of)).where(DailyRun.finished_at.is_not(None))
+        )
+    if as_of is not None:
+        # The latest episode begun by then, resolved or not.
+        cases = [c for c in cases if c.opened_on <= as_of]
+    case = cases[-1] if cases else None
     report: dict[str, Any] = {
         "loan": loan.id,
         "borrower": loan.borrower_id,
@@ -271,7 +323,9 @@ def case_report(
             as_of,
             playbook.terms(loan.product).penalty_daily_rate,
         )
-        report.update(arrears=str(pos.arrears), dpd=pos.dpd, penalty=str(pos.penalty))
+        report.update(
+            arrears=str(cents(pos.arrears)), dpd=pos.dpd, penalty=str(pos.penalty)
+        )
     if case is None:
         report.update(case=None, state="no-case", actions=[], promises=[])
         report.update(legal_referral=None, blacklisted=False)

@@ -42,6 +42,17 @@ class Rule:
     to_dpd: int | None = None
     every_days: int = 1
     purpose: str = ""
+    # A step fixed to a day (a notice at DPD 7) still happens when that day was
+    # missed: a case first seen late, or a day without a run.
+    catch_up: bool = True
+
+    def missed(self, dpd: int, done_rules: frozenset[str]) -> bool:
+        """A fixed-day step whose day has passed without it."""
+        return (
+            self.catch_up
+            and self.name not in done_rules
+            and any(day < dpd for day in self.on_dpd)
+        )
 
     def applies(self, dpd: int) -> bool:
         if self.on_dpd:
@@ -71,6 +82,8 @@ class Playbook:
     products: Mapping[str, ProductTerms]
     rules: tuple[Rule, ...]
     visit_template: str = "visit/sheet.html"
+    # How far ahead an officer may accept a promise to pay.
+    promise_max_days: int = 30
 
     def terms(self, product: str) -> ProductTerms:
         return self.products.get(product, self.products["default"])
@@ -90,6 +103,14 @@ class CaseView:
     # The promised date of a promise still pending, if any.
     promise_due: date | None = None
     promise_broken_today: bool = False
+    # Rules the ledger already holds an action of for this case.
+    done_rules: frozenset[str] = frozenset()
+    # A referral awaiting a supervisor: automated contact has stopped.
+    referral_pending: bool = False
+    # A referral rejected or sent back: the playbook does not refer again.
+    referral_held: bool = False
+    # An installment agreement was broken: refer without waiting for the DPD.
+    agreement_broken: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,7 @@ class DayPlan:
 
 def plan_day(case: CaseView, playbook: Playbook, as_of: date) -> DayPlan:
     """The steps the playbook takes for ``case`` on ``as_of``, and those held back."""
-    if case.in_legal or case.dpd <= 0:
+    if case.in_legal or case.referral_pending or case.dpd <= 0:
         return DayPlan()
 
     referral = _referral(case, playbook)
@@ -136,7 +157,8 @@ def plan_day(case: CaseView, playbook: Playbook, as_of: date) -> DayPlan:
         case.promise_due + timedelta(days=playbook.promise_grace_days)
     )
     for rule in playbook.rules:
-        if not rule.applies(case.dpd):
+        catching_up = referral is None and rule.missed(case.dpd, case.done_rules)
+        if not (rule.applies(case.dpd) or catching_up):
             continue
         for target in _targets(rule, case):
             step = Step(rule.kind, target, rule.name, rule.template, rule.purpose)
@@ -163,7 +185,11 @@ def plan_day(case: CaseView, playbook: Playbook, as_of: date) -> DayPlan:
 
 def _referral(case: CaseView, playbook: Playbook) -> Step | None:
     terms = playbook.terms(case.product)
-    if case.reason in playbook.refer_at_once_reasons:
+    if case.agreement_broken:
+        rule = "agreement-broken"
+    elif case.referral_held:
+        return None
+    elif case.reason in playbook.refer_at_once_reasons:
         rule = f"reason-{case.reason}"
     elif case.dpd >= terms.legal_threshold_dpd:
         rule = "legal-threshold"
@@ -293,6 +319,9 @@ class _PlaybookReader:
                 "promises.grace_days", promises.get("grace_days", 0)
             ),
             promise_suspends=suspends,
+            promise_max_days=self.integer(
+                "promises.max_days", promises.get("max_days", 30), 1
+            ),
             broken_visit_purpose=str(promises.get("broken_visit_purpose", "")),
             legal_template=str(legal.get("template", "legal/referral.html")),
             refer_at_once_reasons=frozenset(legal.get("refer_at_once_reasons", [])),
@@ -337,4 +366,5 @@ class _PlaybookReader:
                 f"{where}.every_days", item.get("every_days", 1), 1
             ),
             purpose=str(item.get("purpose", "")),
+            catch_up=bool(item.get("catch_up", True)),
         )

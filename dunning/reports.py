@@ -38,7 +38,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines += [
         f"| **open** | **{summary['open']}** |",
         "",
-        f"- in legal: {summary['in_legal']}",
+        f"- referred, contact stopped: {summary['in_legal']}",
+        f"- awaiting approval: {summary.get('awaiting_approval', 0)}",
         f"- resolved: {summary['resolved']}",
         f"- referred to legal: {summary['referred']}",
         f"- blacklisted: {summary['blacklisted']}",
@@ -61,7 +62,8 @@ def print_summary(console: Any, summary: dict[str, Any]) -> None:
     for name, count in summary["open_by_dpd"].items():
         cases.add_row(name, str(count))
     cases.add_row("open", str(summary["open"]), style="bold")
-    cases.add_row("in legal", str(summary["in_legal"]))
+    cases.add_row("referred, contact stopped", str(summary["in_legal"]))
+    cases.add_row("  awaiting approval", str(summary.get("awaiting_approval", 0)))
     period = f"{summary['from']}..{summary['to']}"
     cases.add_row(f"resolved {period}", str(summary["resolved"]))
     cases.add_row(f"referred to legal {period}", str(summary["referred"]))

@@ -16,6 +16,8 @@ from tasks.contacts import (
     issue_notices,
     issue_visit_sheets,
     place_calls,
+    reconcile_statuses,
+    schedule_redials,
     send_texts,
 )
 from tasks.legal import blacklist_resolved, refer_to_legal
@@ -24,9 +26,11 @@ from tasks.report import finish_run, publish_summary
 
 def business_date(settings: Settings, now: datetime | None = None) -> date:
     """Today where the lender is, not where the worker's clock is."""
-    return (now or datetime.now(ZoneInfo(settings.timezone))).astimezone(
-        ZoneInfo(settings.timezone)
-    ).date()
+    return (
+        (now or datetime.now(ZoneInfo(settings.timezone)))
+        .astimezone(ZoneInfo(settings.timezone))
+        .date()
+    )
 
 
 def _run_name() -> str:
@@ -47,10 +51,13 @@ def daily_collection_run(as_of: date | None = None) -> dict[str, Any]:
     logger.info("%s: %s; %s", day, refreshed, planned)
 
     place_calls(settings, day)
+    schedule_redials(settings, day)
     send_texts(settings, day)
     issue_visit_sheets(settings, day)
     issue_notices(settings, day)
     contact_guarantors(settings, day)
+    # Outcomes of earlier calls and texts no callback brought in.
+    reconcile_statuses(settings)
 
     refer_to_legal(settings, day)
     blacklist_resolved(settings, day)

@@ -16,7 +16,15 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 _PREFECT_HOME = Path(__file__).resolve().parent.parent / "var" / "test-prefect"
 _PREFECT_HOME.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
-for name in ("TWILIO_EDGE", "TWILIO_REGION", "PREFECT_API_URL"):
+# Real credentials on this machine must never reach a test: every test that
+# needs Twilio points the SDK at the loopback fake with its own.
+for name in (
+    "TWILIO_EDGE",
+    "TWILIO_REGION",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "PREFECT_API_URL",
+):
     os.environ.pop(name, None)
 
 from dunning.db import upgrade  # noqa: E402

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from scenario import DUE, add_loan, run_days
 from sqlalchemy import func, select
@@ -179,3 +180,112 @@ def test_run_for_a_date_before_the_last_one_is_refused(prefect_harness, settings
 
     assert earlier.exit_code == 2
     assert f"the run for {day(2)} has already happened" in earlier.output
+
+
+def test_amounts_dates_and_promises_outside_what_is_kept_are_refused(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
+
+    tiny = runner.invoke(app, ["pay", "LN1", "0.001", "--on", day(2)])
+    exponent = runner.invoke(app, ["pay", "LN1", "1e20", "--on", day(2)])
+    week_date = runner.invoke(app, ["pay", "LN1", "5", "--on", "2026-W47-5"])
+    future = runner.invoke(app, ["pay", "LN1", "5", "--on", "2099-01-01"])
+    far_promise = runner.invoke(
+        app,
+        [
+            "record",
+            "LN1",
+            "--kind",
+            "call",
+            "--outcome",
+            "answered",
+            "--promise-date",
+            "2099-12-31",
+            "--promise-amount",
+            "50",
+        ],
+    )
+
+    assert tiny.exit_code == 2 and "at least 0.01" in tiny.output
+    assert exponent.exit_code == 2 and "'1e20' is not an amount" in exponent.output
+    assert week_date.exit_code == 2 and "YYYY-MM-DD" in week_date.output
+    assert future.exit_code == 2 and "after today" in future.output
+    assert far_promise.exit_code == 2 and "promises.max_days" in far_promise.output
+    with unit_of_work(settings.db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+def test_a_wrong_number_is_not_called_again(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=1))
+
+    invoke("record", "LN1", "--kind", "call", "--outcome", "wrong-number")
+    run_days(settings, DUE + timedelta(days=2), DUE + timedelta(days=2))
+
+    case = json.loads(invoke("case", "LN1", "--json").stdout)
+    [call] = [a for a in case["actions"] if a["on"] == day(2)]
+    assert (call["state"], call["skip_reason"]) == ("skipped", "no-usable-phone")
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_import_with_bad_rows_exits_1_lands_the_good_ones_and_is_audited(settings):
+    from dunning.models import AuditEntry, Loan
+
+    result = runner.invoke(app, ["import", str(FIXTURES / "canonical_bad")])
+
+    assert result.exit_code == 1
+    assert "rows rejected" in result.output and "rejects.csv" in result.output
+    [rejects] = list(settings.imports_dir.glob("*/rejects.csv"))
+    assert rejects.read_text(encoding="utf-8").startswith(
+        "file,line,column,value,reason"
+    )
+    with unit_of_work(settings.db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) > 0
+        [entry] = session.scalars(select(AuditEntry)).all()
+    assert (entry.actor, entry.event, entry.entity_id) == (
+        "import",
+        "import-canonical",
+        "canonical_bad",
+    )
+    assert entry.detail["rejected"] > 0
+
+
+def test_import_of_a_missing_folder_says_so(settings, tmp_path):
+    result = runner.invoke(app, ["import", str(tmp_path / "nowhere")])
+
+    assert result.exit_code == 2
+    assert "nowhere" in result.output
+
+
+def test_record_without_a_date_closes_the_visit_sheet_awaiting_it(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=2))
+
+    recorded = invoke("record", "LN1", "--kind", "visit", "--outcome", "not-met")
+
+    assert recorded.exit_code == 0, recorded.output
+    case = json.loads(invoke("case", "LN1", "--json").stdout)
+    visits = [
+        (a["on"], a["state"], a["outcome"])
+        for a in case["actions"]
+        if a["kind"] == "visit"
+    ]
+    assert visits == [(day(1), "done", "not-met")]
+    assert case["as_of"] == day(2)
+
+
+def test_case_after_resolution_shows_the_resolved_case(settings):
+    add_loan(settings.db_url)
+    run_days(settings, DUE + timedelta(days=1), DUE + timedelta(days=2))
+    invoke("pay", "LN1", "1000.00", "--on", day(3))
+    run_days(settings, DUE + timedelta(days=3), DUE + timedelta(days=4))
+
+    later = json.loads(invoke("case", "LN1", "--as-of", day(4), "--json").stdout)
+
+    assert (later["state"], later["resolved_on"], later["arrears"]) == (
+        "resolved",
+        day(3),
+        "0.00",
+    )

@@ -58,7 +58,10 @@ def ledger_snapshot(url: str) -> dict[str, list[tuple]]:
     }
     with unit_of_work(url) as session:
         return {
-            name: [tuple(row) for row in session.execute(select(*columns).order_by(columns[0]))]
+            name: [
+                tuple(row)
+                for row in session.execute(select(*columns).order_by(columns[0]))
+            ]
             for name, columns in tables.items()
         }
 
@@ -130,10 +133,12 @@ def test_task_runs_do_not_grow_with_the_number_of_cases(
             "refresh-cases",
             "plan-actions",
             "place-calls",
+            "schedule-redials",
             "send-texts",
             "issue-visit-sheets",
             "issue-notices",
             "contact-guarantors",
+            "reconcile-channel-statuses",
             "refer-to-legal",
             "blacklist-resolved",
             "finish-run",

@@ -32,8 +32,17 @@ def test_deployment_parameters_match_the_flow_signature(name):
     flow = load_flow(deployment["entrypoint"])
     parameters = deployment.get("parameters") or {}
 
-    accepted = set(inspect.signature(flow.fn).parameters)
+    signature = inspect.signature(flow.fn).parameters
+    accepted = set(signature)
     assert set(parameters) <= accepted, f"{name}: {set(parameters) - accepted}"
+    # Parameters with no default are the operator's to fill in the form; the
+    # deployment must not fill them for everyone.
+    required = {p for p, v in signature.items() if v.default is inspect.Parameter.empty}
+    assert not required & set(parameters), f"{name}: {required & set(parameters)}"
+    if required:
+        with pytest.raises(Exception, match=sorted(required)[0]):
+            flow.validate_parameters(parameters)
+        return
     # Prefect's own validation, as the worker will do it.
     flow.validate_parameters(parameters)
 

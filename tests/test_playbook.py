@@ -13,7 +13,12 @@ PLAYBOOK = load_playbook(Settings().playbook_path)
 DUE = date(2026, 10, 31)
 
 
+ALL_RULES = frozenset(rule.name for rule in PLAYBOOK.rules)
+
+
 def steps_on(dpd: int, **case) -> set[tuple[str, str]]:
+    """The day's steps, for a case whose earlier fixed-day steps all happened."""
+    case.setdefault("done_rules", ALL_RULES)
     view = CaseView(case_id=1, loan_id="LN1", product="any", dpd=dpd, **case)
     return {
         (s.kind, s.target) for s in plan_day(view, PLAYBOOK, DUE + timedelta(dpd)).steps
@@ -22,7 +27,13 @@ def steps_on(dpd: int, **case) -> set[tuple[str, str]]:
 
 def test_unpaid_case_walked_from_dpd_0_to_40():
     guarantor = "guarantor:G1"
-    walk = {dpd: steps_on(dpd, guarantor_ids=("G1",)) for dpd in range(41)}
+    walk, done = {}, frozenset()
+    for dpd in range(41):
+        view = CaseView(1, "LN1", "any", dpd, guarantor_ids=("G1",), done_rules=done)
+        plan = plan_day(view, PLAYBOOK, DUE + timedelta(dpd))
+        walk[dpd] = {(s.kind, s.target) for s in plan.steps}
+        # What the ledger now holds, as the next day's planning will see it.
+        done |= {s.rule for s in plan.steps} | {s.rule for s in plan.skips}
 
     assert walk[0] == set()
     assert walk[1] == {("visit", "borrower"), ("call", "borrower")}
@@ -67,7 +78,14 @@ def test_fraud_goes_to_legal_at_once():
 
 def test_pending_promise_suspends_calls_until_the_promised_date():
     promised = DUE + timedelta(days=12)
-    view = CaseView(case_id=1, loan_id="LN1", product="x", dpd=10, promise_due=promised)
+    view = CaseView(
+        case_id=1,
+        loan_id="LN1",
+        product="x",
+        dpd=10,
+        promise_due=promised,
+        done_rules=ALL_RULES,
+    )
 
     held = plan_day(view, PLAYBOOK, DUE + timedelta(days=10))
     on_the_day = plan_day(view, PLAYBOOK, promised)
@@ -149,3 +167,24 @@ def test_bad_playbook_lines_are_named(tmp_path, old, new, message):
         load_playbook(path)
 
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_a_case_first_seen_late_still_gets_its_missed_notice_and_visits():
+    late = steps_on(19, guarantor_ids=("G1",), done_rules=frozenset())
+
+    assert late == {
+        ("visit", "borrower"),
+        ("call", "borrower"),
+        ("guarantor_contact", "guarantor:G1"),
+        ("notice", "borrower"),
+        ("sms", "borrower"),
+    }
+
+
+def test_a_case_first_seen_past_the_threshold_is_referred_without_catching_up():
+    view = CaseView(1, "LN1", "any", 45, guarantor_ids=("G1",))
+    plan = plan_day(view, PLAYBOOK, DUE + timedelta(45))
+
+    assert [s.kind for s in plan.steps] == ["legal_referral"]
+    # Only the contacts due that day are recorded as stopped, not every missed one.
+    assert {s.rule for s in plan.skips} == {"daily-calls"}

@@ -193,7 +193,25 @@ def contexts(borrower_name: str = "王建国") -> dict[str, dict[str, object]]:
         "loan_id": "HM20260042",
         "referred_on": cn_date(date(2026, 12, 16)),
         "borrower_name": borrower_name,
-        "borrower_id_masked": mask_id("330782198805061234"),
+        "borrower_id_number": mask_id("330782198805061234"),
+        "copy_label": "存档副本（证件号码已部分隐藏）",
+        "referral_id": 7,
+        "referral_rule_label": "逾期天数达到移交标准",
+        "branch": "稠城支行",
+        "officer": "陈志强",
+        "installment_count": 12,
+        "first_due_on": cn_date(date(2026, 6, 16)),
+        "last_due_on": cn_date(date(2027, 5, 16)),
+        "daily_rate": "0.05%",
+        "total_due": yuan("7515.60"),
+        "escalations": [
+            {
+                "on": cn_date(date(2026, 12, 10)),
+                "target_label": "提请主管审查",
+                "reason": "担保人拒绝代偿",
+                "operator": "王主管",
+            }
+        ],
         "address": "浙江省义乌市稠城街道工人北路88号",
         "product": "个人经营贷款",
         "principal": yuan("50000.00"),
@@ -203,7 +221,9 @@ def contexts(borrower_name: str = "王建国") -> dict[str, dict[str, object]]:
         "dpd": 31,
         "overdue_since": cn_date(date(2026, 11, 16)),
         "reason_label": "资金周转困难",
-        "guarantors": guarantors(),
+        "guarantors": [
+            g | {"id_number": mask_id("330782196501011234")} for g in guarantors()
+        ],
         "installments": installments(),
         "payments": [{"paid_on": cn_date(date(2026, 11, 20)), "amount": yuan("1000")}],
         "actions": [
@@ -214,6 +234,10 @@ def contexts(borrower_name: str = "王建国") -> dict[str, dict[str, object]]:
                 "state": "已完成",
                 "outcome": "店铺照常营业，称货款未收回",
                 "officer": "陈志强",
+                "id": 101,
+                "at": "10:30",
+                "channel": "person",
+                "notes": "",
             }
         ],
         "promises": [
@@ -230,6 +254,10 @@ def contexts(borrower_name: str = "王建国") -> dict[str, dict[str, object]]:
                 "kind_label": "逾期催收通知书",
                 "recipient": borrower_name,
                 "served": "2026年11月23日当面送达，已签收",
+                "served_by": "陈志强",
+                "served_to": borrower_name,
+                "how_label": "当面送达（签收回执）",
+                "proof": "回执 HZ-0311",
             }
         ],
     }

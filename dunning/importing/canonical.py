@@ -567,6 +567,9 @@ def _synthetic(row: Row) -> bool:
 
 def _currency(row: Row) -> str:
     text = row["currency"]
+    if not text:
+        # An empty cell means the same as no column: the lender's own currency.
+        return "CNY"
     if not (len(text) == 3 and text.isascii() and text.isalpha()):
         raise BadField("currency", text, "currency must be 3 letters like CNY")
     return text.upper()
