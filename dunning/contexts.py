@@ -124,6 +124,20 @@ class CaseFile:
             return phone.number
         return None
 
+    def why_unreachable(self, target: str, texting: bool = False) -> str:
+        """The skip reason when ``phone_for`` finds no number: what was marked."""
+        if target.startswith("guarantor:"):
+            link = self.guarantor(target.split(":", 1)[1])
+            statuses = (
+                [link.guarantor.phone_status] if link and link.guarantor.phone else []
+            )
+        else:
+            statuses = [p.status for p in self.borrower.phones]
+        marked = [status for status in statuses if status != "ok"]
+        if marked:
+            return f"contact-{marked[0].replace('_', '-')}"
+        return "not-sms-capable" if texting and statuses else "no-usable-phone"
+
 
 def load_case_files(
     session: Session, case_ids: Iterable[int], history: bool = False

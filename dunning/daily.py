@@ -42,7 +42,12 @@ from dunning.errors import (
     TransientChannelError,
 )
 from dunning.formatting import cn_date, sms_segments
-from dunning.legal import refer_cases, with_legal_facts
+from dunning.legal import (
+    LegalConfig,
+    load_legal_config,
+    refer_cases,
+    with_legal_facts,
+)
 from dunning.models import (
     Action,
     ActionKind,
@@ -83,6 +88,10 @@ class RunContext:
     @cached_property
     def playbook(self) -> Playbook:
         return load_playbook(self.settings.playbook_path)
+
+    @cached_property
+    def legal(self) -> LegalConfig:
+        return load_legal_config(self.settings.config_dir / "legal.yaml")
 
     @cached_property
     def lender(self) -> Lender:
@@ -268,7 +277,8 @@ def _build_messages(
         file = files[action.case_id]
         to = file.phone_for(action.target, texting=kind == "sms")
         if to is None:
-            ledger.finish(action, ActionState.SKIPPED, skip_reason="no-usable-phone")
+            reason = file.why_unreachable(action.target, texting=kind == "sms")
+            ledger.finish(action, ActionState.SKIPPED, skip_reason=reason)
             counts["skipped"] += 1
             continue
         common = {
@@ -614,9 +624,11 @@ def summarise(session: Session, first: date, last: date) -> dict[str, Any]:
         "awaiting_approval": session.scalar(
             select(func.count())
             .select_from(LegalReferral)
+            .join(Case, Case.id == LegalReferral.case_id)
             .where(
                 LegalReferral.state == ReferralState.PENDING,
                 LegalReferral.referred_on <= last,
+                (Case.resolved_on.is_(None)) | (Case.resolved_on > last),
             )
         )
         or 0,

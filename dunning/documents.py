@@ -43,14 +43,46 @@ def write_document(
     segments: int | None = None,
 ) -> Document:
     """Record ``body`` once under ``key``, in the database and as a file."""
+    # No flush before these statements (they touch documents only): a run that
+    # writes a thousand letters would otherwise flush a thousand times.
+    with session.no_autoflush:
+        return _write_once(
+            session,
+            outbox_dir,
+            key=key,
+            kind=kind,
+            for_date=for_date,
+            body=body,
+            suffix=suffix,
+            case_id=case_id,
+            action_id=action_id,
+            recipient=recipient,
+            segments=segments,
+        )
+
+
+def _write_once(
+    session: Session,
+    outbox_dir: Path,
+    *,
+    key: str,
+    kind: str,
+    for_date: date,
+    body: str,
+    suffix: str,
+    case_id: int | None,
+    action_id: int | None,
+    recipient: str,
+    segments: int | None,
+) -> Document:
     existing = find_document(session, key)
     if existing is not None:
         return existing
 
     path = document_path(outbox_dir, for_date, kind, key, suffix)
     _write_atomically(path, body)
-    session.execute(
-        upsert_insert(session, Document.__table__)
+    document = session.scalar(
+        upsert_insert(session, Document)
         .values(
             key=key,
             kind=kind,
@@ -65,8 +97,11 @@ def write_document(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Document)
     )
-    document = find_document(session, key)
+    if document is None:
+        # Another writer recorded the same key in the meantime: theirs stands.
+        document = find_document(session, key)
     assert document is not None
     return document
 

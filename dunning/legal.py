@@ -390,11 +390,32 @@ def refer_cases(
 ) -> list[LegalReferral]:
     """Open (or reopen) a pending referral and build the legal file per action."""
     files = load_case_files(session, [a.case_id for a in actions], history=True)
+    # Looked up, created and flushed together: one round trip per referral
+    # would make a day that refers a whole back book take minutes.
+    existing = {
+        r.case_id: r
+        for r in session.scalars(
+            select(LegalReferral).where(
+                LegalReferral.case_id.in_([a.case_id for a in actions])
+            )
+        )
+    }
+    opened = {
+        action.id: _open_referral(
+            session, files[action.case_id].case, action, as_of, existing
+        )
+        for action in actions
+    }
+    session.flush()
+    _reset_approvals(session, [r for r, fresh in opened.values() if fresh])
+    histories = _file_histories(session, [a.case_id for a in actions])
     referrals = []
     for action in actions:
         file = files[action.case_id]
-        referral = _open_referral(session, file.case, action, as_of)
-        document = build_legal_file(session, ctx, file, referral, as_of)
+        referral = opened[action.id][0]
+        document = build_legal_file(
+            session, ctx, file, referral, as_of, histories[action.case_id]
+        )
         referral.document_id = document.id
         file.case.referred_on = as_of
         action.channel = "outbox"
@@ -431,16 +452,19 @@ def refer_cases(
 
 
 def _open_referral(
-    session: Session, case: Case, action: Action, as_of: date
-) -> LegalReferral:
-    referral = session.scalar(
-        select(LegalReferral).where(LegalReferral.case_id == case.id)
-    )
+    session: Session,
+    case: Case,
+    action: Action,
+    as_of: date,
+    existing: dict[int, LegalReferral],
+) -> tuple[LegalReferral, bool]:
+    """The case's referral, opened (or reopened) today; and whether it is new."""
+    referral = existing.get(case.id)
     if referral is None:
         referral = LegalReferral(case_id=case.id, referred_on=as_of)
         session.add(referral)
     elif referral.state == ReferralState.PENDING and referral.referred_on == as_of:
-        return referral
+        return referral, False
     referral.action_id = action.id
     referral.referred_on = as_of
     referral.dpd = case.dpd
@@ -448,15 +472,27 @@ def _open_referral(
     referral.penalty = case.penalty
     referral.reason = action.rule
     referral.state = ReferralState.PENDING
-    session.flush()
-    approval = session.get(LegalReferralApproval, referral.id)
-    if approval is None:
-        session.add(LegalReferralApproval(referral_id=referral.id))
-    else:
-        approval.held_until = None
-        approval.asked_on = None
-        approval.approval_flow_run_id = ""
-    return referral
+    return referral, True
+
+
+def _reset_approvals(session: Session, referrals: list[LegalReferral]) -> None:
+    """A referral opened today waits for a fresh decision."""
+    approvals = {
+        a.referral_id: a
+        for a in session.scalars(
+            select(LegalReferralApproval).where(
+                LegalReferralApproval.referral_id.in_([r.id for r in referrals])
+            )
+        )
+    }
+    for referral in referrals:
+        approval = approvals.get(referral.id)
+        if approval is None:
+            session.add(LegalReferralApproval(referral_id=referral.id))
+        else:
+            approval.held_until = None
+            approval.asked_on = None
+            approval.approval_flow_run_id = ""
 
 
 def refer_by_hand(
@@ -509,10 +545,10 @@ def build_legal_file(
     file: CaseFile,
     referral: LegalReferral,
     as_of: date,
+    extra: FileHistory,
 ) -> Document:
     """Render the masked file (of record) and, if configured, legal's own copy."""
-    config = load_legal_config(ctx.settings.config_dir / "legal.yaml")
-    extra = _file_history(session, file.case.id)
+    config = ctx.legal
     rate = ctx.playbook.terms(file.loan.product).penalty_daily_rate
     tz = ZoneInfo(ctx.settings.timezone)
     template = ctx.playbook.legal_template
@@ -575,23 +611,23 @@ class FileHistory:
     escalations: list[Escalation]
 
 
-def _file_history(session: Session, case_id: int) -> FileHistory:
-    services: dict[int, list[NoticeService]] = defaultdict(list)
-    for service in session.scalars(
-        select(NoticeService)
+def _file_histories(session: Session, case_ids: list[int]) -> dict[int, FileHistory]:
+    """Notice services and escalations of many cases, in two queries."""
+    histories = {case_id: FileHistory(defaultdict(list), []) for case_id in case_ids}
+    for case_id, service in session.execute(
+        select(Notice.case_id, NoticeService)
         .join(Notice, Notice.id == NoticeService.notice_id)
-        .where(Notice.case_id == case_id)
+        .where(Notice.case_id.in_(case_ids))
         .order_by(NoticeService.id)
     ):
-        services[service.notice_id].append(service)
-    escalations = list(
-        session.scalars(
-            select(Escalation)
-            .where(Escalation.case_id == case_id)
-            .order_by(Escalation.id)
-        )
-    )
-    return FileHistory(services, escalations)
+        histories[case_id].services[service.notice_id].append(service)
+    for escalation in session.scalars(
+        select(Escalation)
+        .where(Escalation.case_id.in_(case_ids))
+        .order_by(Escalation.id)
+    ):
+        histories[escalation.case_id].escalations.append(escalation)
+    return histories
 
 
 def legal_file_context(

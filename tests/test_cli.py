@@ -224,7 +224,7 @@ def test_a_wrong_number_is_not_called_again(settings):
 
     case = json.loads(invoke("case", "LN1", "--json").stdout)
     [call] = [a for a in case["actions"] if a["on"] == day(2)]
-    assert (call["state"], call["skip_reason"]) == ("skipped", "no-usable-phone")
+    assert (call["state"], call["skip_reason"]) == ("skipped", "contact-wrong-number")
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
