@@ -199,7 +199,10 @@ def _guarantor_rows(file: CaseFile) -> list[dict[str, str]]:
     ]
 
 
-def _installment_rows(file: CaseFile, as_of: date) -> list[dict[str, str]]:
+def installment_rows(
+    file: CaseFile, as_of: date, due_only: bool = True
+) -> list[dict[str, str]]:
+    """Each installment with what FIFO has paid of it by ``as_of``."""
     statuses = allocate(
         [(i.due_on, i.amount) for i in file.loan.installments],
         [(p.paid_on, p.amount) for p in file.loan.payments],
@@ -213,7 +216,7 @@ def _installment_rows(file: CaseFile, as_of: date) -> list[dict[str, str]]:
             "outstanding": file.money(s.outstanding),
         }
         for s in statuses
-        if s.due_on < as_of
+        if s.due_on < as_of or not due_only
     ]
 
 
@@ -278,7 +281,7 @@ def notice_context(
         "product": loan.product,
         "currency": loan.currency,
         "principal": "—" if loan.principal is None else file.money(loan.principal),
-        "installments": _installment_rows(file, as_of),
+        "installments": installment_rows(file, as_of),
         "arrears": file.money(case.arrears),
         "penalty": file.money(case.penalty),
         "total_due": file.money(case.arrears + case.penalty),

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning import ledger
-from dunning.arrears import allocate, position
+from dunning.arrears import position
 from dunning.cases import CasePlan
 from dunning.contexts import (
     ACTION_KIND_LABELS,
@@ -52,6 +52,7 @@ from dunning.contexts import (
     PROMISE_LABELS,
     REASON_LABELS,
     CaseFile,
+    installment_rows,
     load_case_files,
 )
 from dunning.documents import document_path, write_document
@@ -649,7 +650,7 @@ def legal_file_context(
     schedule = [(i.due_on, i.amount) for i in loan.installments]
     payments = [(p.paid_on, p.amount) for p in loan.payments if p.paid_on <= as_of]
     pos = position(schedule, payments, as_of, daily_rate)
-    statuses = _installments(file, as_of)
+    statuses = installment_rows(file, as_of, due_only=False)
     return {
         "lender": lender,
         "copy_label": "法务部门专用副本（含完整证件号码，限法务部门查阅）"
@@ -730,23 +731,6 @@ def legal_file_context(
             for e in history.escalations
         ],
     }
-
-
-def _installments(file: CaseFile, as_of: date) -> list[dict[str, str]]:
-    statuses = allocate(
-        [(i.due_on, i.amount) for i in file.loan.installments],
-        [(p.paid_on, p.amount) for p in file.loan.payments],
-        as_of,
-    )
-    return [
-        {
-            "due_on": cn_date(s.due_on),
-            "amount": file.money(s.amount),
-            "paid": file.money(s.paid),
-            "outstanding": file.money(s.outstanding),
-        }
-        for s in statuses
-    ]
 
 
 def _moment(action: Action, tz: ZoneInfo) -> str:
