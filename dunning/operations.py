@@ -49,7 +49,7 @@ class InvalidRequest(DunningError):
 
 # The same notation the import takes: no sign, exponent or separators, and no
 # more digits than the store keeps exactly.
-_AMOUNT = re.compile(r"\d{1,12}(\.\d+)?")
+_AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]+)?")
 
 
 def parse_amount(raw: str, field: str = "amount") -> Decimal:

@@ -91,3 +91,13 @@ def test_an_amount_too_large_to_keep_exact_is_rejected(sqlite_url, tmp_path):
     assert amounts == ["999999999999.99"]
     # Kept exact, so importing it again finds it unchanged.
     assert again.counts["installments.csv"].unchanged == 1
+
+
+def test_only_ascii_digits_make_an_amount_and_minus_zero_is_zero():
+    import pytest
+
+    from dunning.importing.common import InvalidValue, parse_amount
+
+    with pytest.raises(InvalidValue):
+        parse_amount("１２３", "amount")
+    assert str(parse_amount("-0", "amount")) == "0.00"

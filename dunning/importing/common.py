@@ -27,8 +27,9 @@ CENT = Decimal("0.01")
 # exact to the cent only up to about fifteen significant digits.
 MAX_AMOUNT = Decimal(10) ** 12
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# ASCII digits only: \d would also take full-width and other scripts' digits.
+_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
 
@@ -269,6 +270,8 @@ def parse_amount(text: str, column: str, *, positive: bool = False) -> Decimal:
         raise InvalidValue(reason) from exc
     if amount < 0 or (positive and amount == 0):
         raise InvalidValue(reason)
+    if amount == 0:
+        amount = abs(amount)  # "-0" is zero, not a negative amount
     if amount >= MAX_AMOUNT:
         raise InvalidValue(f"{column} must have at most 12 digits before the point")
     return amount
