@@ -40,6 +40,7 @@ from dunning.errors import (
     PermanentChannelError,
     RunOrderError,
     TransientChannelError,
+    UnsureSendError,
 )
 from dunning.formatting import cn_date, sms_segments
 from dunning.legal import (
@@ -223,7 +224,12 @@ def carry_out_contacts(ctx: RunContext, as_of: date, kind: str) -> dict[str, int
         }
         resend = []
         for action in unsure:
-            receipt = channel.find_sent(message_key(action))
+            try:
+                receipt = channel.find_sent(message_key(action))
+            except UnsureSendError:
+                # Too soon to tell: it stays claimed, and is asked about again.
+                counts["still_unsure"] += 1
+                continue
             if receipt is not None:
                 _record_receipt(action, channel.name, receipt)
                 counts["reconciled"] += 1

@@ -44,3 +44,12 @@ class PermanentChannelError(ChannelError):
     def __init__(self, message: str, contact_status: str = "invalid") -> None:
         super().__init__(message)
         self.contact_status = contact_status
+
+
+class UnsureSendError(ChannelError):
+    """The create may have reached the channel: the claim stays, and is reconciled.
+
+    Raised when a request to create a call or text was sent but its answer never
+    came (read timeout, connection dropped), or when the channel cannot yet tell
+    whether it went out. Sending again could reach the borrower twice.
+    """

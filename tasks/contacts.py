@@ -15,9 +15,8 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from dunning import daily, redial
-from dunning.channels.twilio import UnsureSendError
 from dunning.db import unit_of_work
-from dunning.errors import TransientChannelError
+from dunning.errors import TransientChannelError, UnsureSendError
 from dunning.settings import Settings
 
 # Retrying is safe: an action is claimed in the ledger before it is sent, and
@@ -63,7 +62,7 @@ def _carry_out(settings: Settings, as_of: date, kind: str) -> dict[str, int]:
         # Claims left unsure are reconciled by the next run before it sends.
         logger.error("%s: %s; giving up for this run", kind, exc)
         return {"given_up": 1}
-    left = counts.get("retry_later", 0)
+    left = counts.get("retry_later", 0) + counts.get("still_unsure", 0)
     if left:
         logger.warning(
             "%s: %d transient channel errors this try: %s", kind, left, counts

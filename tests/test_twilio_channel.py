@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from dunning import daily
 from dunning.channels import OutgoingCall, OutgoingText
+from dunning.channels import twilio as twilio_channel
 from dunning.channels.twilio import (
     TwilioChannel,
     TwilioConfig,
@@ -229,7 +231,7 @@ class TestReconciling:
         assert found.ref == fake_twilio.messages[0].sid
 
     def test_a_text_with_another_body_or_owner_is_not_taken_for_ours(
-        self, planned_day, fake_twilio: FakeTwilio
+        self, planned_day, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         channel = channel_for(planned_day)
         first, second, third = planned(planned_day, "sms")[:3]
@@ -245,6 +247,11 @@ class TestReconciling:
         with pytest.raises(TransientChannelError):
             channel.send_text(a_text(third))
 
+        # Moments after the attempt an empty list proves nothing (lists lag);
+        # once they have settled, it proves the text never went out.
+        with pytest.raises(UnsureSendError, match="not listed yet"):
+            channel.find_sent(daily.message_key(third))
+        monkeypatch.setattr(twilio_channel, "LIST_SETTLE", timedelta(0))
         assert channel.find_sent(daily.message_key(third)) is None
 
     def test_listing_reads_every_page(

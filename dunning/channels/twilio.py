@@ -35,6 +35,7 @@ from dunning.errors import (
     ConfigError,
     PermanentChannelError,
     TransientChannelError,
+    UnsureSendError,
 )
 from dunning.formatting import mask_phone
 from dunning.models import Action, ActionKind, ActionState, Document, utcnow
@@ -75,16 +76,10 @@ SMS_STATUS_RANK = {
 FINAL_RANK = 4
 KEYPAD_RESPONSES = {"1": "promise-confirmed", "2": "callback-requested"}
 
+# How long after an attempt Twilio's lists are trusted to show it.
+LIST_SETTLE = timedelta(seconds=60)
+
 PERMANENT_CODES = {21211: "invalid", 21610: "opted_out", 21614: "not_sms_capable"}
-
-
-class UnsureSendError(ChannelError):
-    """The create may have reached Twilio: the claim stays, and is reconciled.
-
-    Raised when a request to create a call or text was sent but its answer never
-    came (read timeout, connection dropped). Sending again could reach the
-    borrower twice; ``find_sent`` tells whether it went out.
-    """
 
 
 @runtime_checkable
@@ -291,6 +286,9 @@ class TwilioChannel:
             kind, to, body = document.kind, document.recipient, document.body
             since = document.created_at - CLOCK_SKEW
             owned = _owned_refs(session, document)
+        # Twilio's lists can lag a create by seconds: an empty answer about a
+        # send this recent proves nothing, and resending could call twice.
+        recent = utcnow() - document.created_at < LIST_SETTLE
         try:
             found = self._list_since(kind, to, since)
         except (TwilioRestException, requests.RequestException) as exc:
@@ -301,6 +299,11 @@ class TwilioChannel:
             if kind == "sms" and sent_body != body:
                 continue
             return Receipt(ref=sid, status=status)
+        if recent:
+            raise UnsureSendError(
+                f"{kind} to {mask_phone(to)} was attempted under {key} moments ago "
+                "and is not listed yet; it is looked up again later, not resent"
+            )
         return None
 
     def _list_since(
