@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning import ledger
-from dunning.errors import NotFound
+from dunning.errors import DunningError, NotFound
 from dunning.formatting import mask_id
 from dunning.models import BlacklistEntry, Case, CaseState, LegalReferral, Loan
 from dunning.operations import InvalidRequest
@@ -183,11 +183,21 @@ def export_csv(session: Session, path: Path) -> int:
                 loan_id,
             ]
         )
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give the export file's path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A fresh file, owner-only from its first byte, then renamed over the
+    # target: an existing file's wider mode, or a symlink there, is not reused.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
         handle.write(buffer.getvalue())
+    partial.replace(path)
     return len(rows)
+
+
+class ExportError(DunningError):
+    """The export cannot be written where it was asked for."""
 
 
 def _view(entry: BlacklistEntry, loan_id: str) -> EntryView:

@@ -124,6 +124,13 @@ class CaseFile:
             return phone.number
         return None
 
+    def synthetic(self, target: str) -> bool:
+        """Whether the person at ``target`` was made up (marked so at import)."""
+        if target.startswith("guarantor:"):
+            link = self.guarantor(target.split(":", 1)[1])
+            return link is not None and link.guarantor.synthetic
+        return self.borrower.synthetic
+
     def why_unreachable(self, target: str, texting: bool = False) -> str:
         """The skip reason when ``phone_for`` finds no number: what was marked."""
         if target.startswith("guarantor:"):

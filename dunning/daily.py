@@ -287,6 +287,11 @@ def _build_messages(
             ledger.finish(action, ActionState.SKIPPED, skip_reason=reason)
             counts["skipped"] += 1
             continue
+        if file.synthetic(action.target) and ctx.settings.channel_name != "outbox":
+            # Made-up contacts (a demo's, an adapter's) never reach a real line.
+            ledger.finish(action, ActionState.SKIPPED, skip_reason="synthetic-contact")
+            counts["skipped"] += 1
+            continue
         common = {
             "key": message_key(action),
             "action_id": action.id,

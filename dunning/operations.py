@@ -20,6 +20,7 @@ from dunning import ledger
 from dunning.arrears import cents, position
 from dunning.cases import day_plans, ledger_states, refresh_cases
 from dunning.errors import DunningError, NotFound
+from dunning.formatting import mask_id
 from dunning.models import (
     Action,
     ActionKind,
@@ -312,7 +313,8 @@ def case_report(
     case = cases[-1] if cases else None
     report: dict[str, Any] = {
         "loan": loan.id,
-        "borrower": loan.borrower_id,
+        # A borrower's id may be an ID card number: shown masked, like elsewhere.
+        "borrower": mask_id(loan.borrower_id),
         "product": loan.product,
         "as_of": as_of.isoformat() if as_of else None,
     }

@@ -62,7 +62,11 @@ def create_app(settings: Settings) -> Starlette:
     url = settings.db_url
 
     async def signed_form(request: Request) -> dict[str, str] | None:
-        params = dict(parse_qsl((await request.body()).decode(), True))
+        body = await _bounded_body(request)
+        try:
+            params = dict(parse_qsl(body.decode("utf-8"), True))
+        except UnicodeDecodeError:
+            return None
         public = config.public_base_url + request.url.path.removeprefix(
             request.scope.get("root_path", "")
         )
@@ -116,8 +120,35 @@ def create_app(settings: Settings) -> Starlette:
             Route("/twilio/status", status, methods=["POST"]),
             Route("/twilio/gather", gather, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={BodyTooLarge: _too_large},
     )
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    log.warning("refused a callback to %s: body too large", request.url.path)
+    return PlainTextResponse("request body too large", status_code=413)
+
+
+# Twilio's callbacks are a few hundred bytes; anything near this is not one.
+MAX_BODY = 64 * 1024
+KEYPAD_ANSWERS = ("1", "2")
+
+
+class BodyTooLarge(Exception):
+    """A request body past MAX_BODY: refused before it is read whole."""
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BodyTooLarge
+    return body
 
 
 def record_callback(url: str, callback: Callback) -> str:
@@ -133,7 +164,7 @@ def record_callback(url: str, callback: Callback) -> str:
         result = "ignored"
         if callback.status and advance_status(action, callback.status):
             result = "recorded"
-        if callback.digits:
+        if action.kind == ActionKind.CALL and callback.digits in KEYPAD_ANSWERS:
             response = record_keypad(session, action, callback.digits)
             if response:
                 result = response
@@ -160,10 +191,16 @@ def find_action(session: Session, callback: Callback) -> Action | None:
         action = session.scalar(
             select(Action).where(Action.channel_ref == callback.sid)
         )
-    if action is None:
+    if action is None or not callback.sid:
         return None
-    if callback.sid and not callback.sid.startswith(SID_PREFIXES[action.kind]):
+    # Only what went out (or may have) takes a status: never a skipped, failed
+    # or planned action, whatever a signed URL says.
+    if action.state not in (ActionState.CLAIMED, ActionState.DONE):
         return None
-    if action.channel_ref and callback.sid and action.channel_ref != callback.sid:
+    if not callback.sid.startswith(SID_PREFIXES[action.kind]):
+        return None
+    if action.channel_ref != callback.sid and not (
+        action.state == ActionState.CLAIMED and not action.channel_ref
+    ):
         return None
     return action

@@ -93,3 +93,22 @@ def test_export_writes_full_numbers_for_the_origination_system_owner_only(
         ("B-LN1", "LN1", day(33).isoformat())
     ]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_export_over_an_existing_file_or_link_is_still_owner_only(settings, tmp_path):
+    blacklisted(settings)
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old\n", encoding="utf-8")
+    existing.chmod(0o644)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not ours\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(elsewhere)
+
+    assert invoke("blacklist", "export", str(existing)).exit_code == 0
+    assert invoke("blacklist", "export", str(link)).exit_code == 0
+
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o600
+    assert "B-LN1" in existing.read_text(encoding="utf-8")
+    assert not link.is_symlink() and stat.S_IMODE(link.stat().st_mode) == 0o600
+    assert elsewhere.read_text(encoding="utf-8") == "not ours\n"

@@ -274,3 +274,43 @@ class TestReconciliation:
 
     def test_the_outbox_has_no_statuses_to_fetch(self, settings) -> None:
         assert daily.reconcile_statuses(daily.RunContext(settings)) == {}
+
+
+def test_a_huge_or_undecodable_body_is_refused_before_any_lookup(receiver) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = receiver.post(
+        "/twilio/status?key=call%3A1", data=b"A=" + b"x" * (200 * 1024), headers=form
+    )
+    garbled = receiver.post(
+        "/twilio/status?key=call%3A1", data=b"\xff\xfe\x00bad", headers=form
+    )
+
+    assert huge.status_code == 413
+    assert garbled.status_code == 403
+
+
+def test_a_signed_status_for_an_action_that_never_went_out_is_ignored(
+    sent_day, receiver
+) -> None:
+    with unit_of_work(sent_day.db_url) as session:
+        never_sent = session.scalars(
+            select(Action).where(
+                Action.kind == ActionKind.CALL, Action.state == ActionState.SKIPPED
+            )
+        ).first()
+    assert never_sent is not None
+    forged_sid = "CA" + "1" * 32
+
+    answer = post(
+        receiver,
+        "/twilio/status",
+        f"call:{never_sent.id}",
+        {"CallSid": forged_sid, "CallStatus": "completed"},
+    )
+    empty_sid = post(
+        receiver, "/twilio/status", f"call:{never_sent.id}", {"CallStatus": "completed"}
+    )
+
+    assert answer.text == "unknown" and empty_sid.text == "unknown"
+    after = reload(sent_day, never_sent)
+    assert (after.state, after.channel_status) == (ActionState.SKIPPED, "")
