@@ -103,3 +103,18 @@ def sms_segments(body: str) -> int:
             parts, used = parts + 1, 0
         used += size
     return parts
+
+
+# An ID card number (17 digits and a check character) or a run of seven or more
+# digits, spaces and dashes allowed inside (a phone number, an account), but
+# not a date like 2026-11-30.
+_IDENTIFYING = re.compile(
+    r"(?<!\d)(?:\d{17}[\dXx]|(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))\+?\d[\d -]{5,}\d)"
+)
+
+
+def scrub(text: str) -> str:
+    """Free text an operator typed, with any number in it masked to its last 4."""
+    return _IDENTIFYING.sub(
+        lambda found: _mask_tail(re.sub(r"[ -]", "", found.group())), text
+    )

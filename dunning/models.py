@@ -28,7 +28,13 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    relationship,
+    validates,
+)
 
 MONEY = Numeric(16, 2)
 
@@ -72,6 +78,16 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class FreeText:
+    """Operators' free text is stored with any ID or phone number in it masked."""
+
+    @validates("notes", "reason", "removed_reason")
+    def _scrub(self, _key: str, value: str) -> str:
+        from dunning.formatting import scrub
+
+        return scrub(value) if value else value
 
 
 class GuarantorKind(enum.StrEnum):
@@ -288,7 +304,7 @@ class CaseDay(Base):
     penalty: Mapped[Decimal] = mapped_column(MONEY)
 
 
-class Action(Base):
+class Action(FreeText, Base):
     """The ledger: one planned or executed step of a case on a day."""
 
     __tablename__ = "actions"
@@ -375,7 +391,7 @@ class LegalReferral(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
 
-class BlacklistEntry(Base):
+class BlacklistEntry(FreeText, Base):
     __tablename__ = "blacklist"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -452,7 +468,7 @@ class ReferralState(enum.StrEnum):
     CLOSED = "closed"
 
 
-class ReferralDecision(Base):
+class ReferralDecision(FreeText, Base):
     """A supervisor's answer to a referral, or the default applied on timeout."""
 
     __tablename__ = "referral_decisions"
@@ -471,7 +487,7 @@ class ReferralDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
 
 
-class LegalStep(Base):
+class LegalStep(FreeText, Base):
     """One recovery step of the legal department: lawsuit, freeze, judgment..."""
 
     __tablename__ = "legal_steps"
@@ -503,7 +519,7 @@ class InstallmentAgreement(Base):
     made_by: Mapped[str] = mapped_column(String(100), default="")
 
 
-class Escalation(Base):
+class Escalation(FreeText, Base):
     """An operator's escalation of a case from the console or the command line."""
 
     __tablename__ = "escalations"
@@ -537,7 +553,7 @@ class LegalReferralApproval(Base):
     restricted_hash: Mapped[str] = mapped_column(String(64), default="")
 
 
-class NoticeService(Base):
+class NoticeService(FreeText, Base):
     """One attempt at serving a notice: on whom, how, and the proof of it."""
 
     __tablename__ = "notice_services"

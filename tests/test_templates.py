@@ -733,3 +733,11 @@ class TestPrintedDocuments:
 
         assert "逾期以来无还款" in page
         assert page.count('class="center">无</td>') == 2
+
+
+def test_free_text_keeps_dates_and_amounts_but_masks_numbers_of_people():
+    from dunning.formatting import scrub
+
+    assert scrub(
+        "法院 110101199003071245，电话 138 0013 8009，2026-11-30 付 1234.56"
+    ) == ("法院 **************1245，电话 *******8009，2026-11-30 付 1234.56")
