@@ -48,9 +48,17 @@ def prefect_server(environ: dict[str, str] | None = None) -> str | None:
 
 
 def _today(settings: Settings, raw: str | None, option: str) -> date:
+    """The day an operator's act happened: given, or today; never ahead of today."""
     from flows.daily_run import business_date
 
-    return _date(raw, option) or business_date(settings)
+    today = business_date(settings)
+    day = _date(raw, option) or today
+    if day > today:
+        raise typer.BadParameter(
+            f"{day} is after today ({today}); record what has happened",
+            param_hint=option,
+        )
+    return day
 
 
 def _print(result: Any, as_json: bool) -> None:

@@ -174,6 +174,10 @@ def load_legal_config(path: Path) -> LegalConfig:
 # Decisions over plain values ------------------------------------------------
 
 
+# A referral sent back for longer than a year is a rejection in all but name.
+MAX_SEND_BACK_DAYS = 365
+
+
 def check_decision(
     decision: str, reason: str, send_back_days: int | None
 ) -> tuple[Decision, str, int | None]:
@@ -187,9 +191,10 @@ def check_decision(
     if choice == Decision.REJECT and not reason:
         raise InvalidRequest("a rejection needs a reason the collection team can read")
     if choice == Decision.SEND_BACK:
-        if send_back_days is None or send_back_days < 1:
+        if send_back_days is None or not 1 <= send_back_days <= MAX_SEND_BACK_DAYS:
             raise InvalidRequest(
-                f"send-back for {send_back_days!r} days: give a number of days >= 1"
+                f"send-back for {send_back_days!r} days: give a number of days "
+                f"from 1 to {MAX_SEND_BACK_DAYS}"
             )
         return choice, reason, send_back_days
     return choice, reason, None
@@ -852,9 +857,16 @@ def apply_decision(
 ) -> str:
     """Record a supervisor's decision on a pending referral; return its new state."""
     choice, reason, days = check_decision(decision, reason, send_back_days)
+    if not decided_by.strip():
+        raise InvalidRequest("a decision needs the name of the supervisor giving it")
     referral = session.get(LegalReferral, referral_id)
     if referral is None:
         raise InvalidRequest(f"legal referral {referral_id} not found")
+    if on < referral.referred_on:
+        raise InvalidRequest(
+            f"decision dated {on} is before referral {referral_id} was opened on "
+            f"{referral.referred_on}"
+        )
     if referral.state != ReferralState.PENDING:
         raise InvalidRequest(
             f"legal referral {referral_id} is {referral.state}, not pending: "

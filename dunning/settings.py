@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
         ),
     )
     timezone: str = "Asia/Shanghai"
+    today: date | None = Field(
+        default=None,
+        description=(
+            "The business date taken as today (replays, tests); empty: the "
+            "clock's date in `timezone`."
+        ),
+    )
 
     # Twilio ------------------------------------------------------------------
     twilio_account_sid: str = Field(

@@ -26,6 +26,8 @@ from tasks.report import finish_run, publish_summary
 
 def business_date(settings: Settings, now: datetime | None = None) -> date:
     """Today where the lender is, not where the worker's clock is."""
+    if settings.today is not None:
+        return settings.today
     return (
         (now or datetime.now(ZoneInfo(settings.timezone)))
         .astimezone(ZoneInfo(settings.timezone))

@@ -79,6 +79,9 @@ def settings(
     """Settings for a throwaway home; also in the environment, for flows."""
     monkeypatch.setenv("DUNNING_HOME", str(tmp_path))
     monkeypatch.setenv("DUNNING_DATABASE_URL", sqlite_url)
+    # Scenarios run from late 2026 into 2027; "today" is fixed after them, so
+    # that a test does not change its verdict as the calendar moves on.
+    monkeypatch.setenv("DUNNING_TODAY", "2027-06-30")
     return Settings()
 
 

@@ -180,3 +180,50 @@ def test_the_command_line_lists_decides_and_records_steps(settings):
     assert agreement.exit_code == 0, agreement.output
     assert json.loads(agreement.stdout)["reopened"] is True
     assert state(settings) == ("open", "agreement")
+
+
+def test_a_decision_needs_a_supervisor_a_plausible_date_and_a_sane_send_back(
+    settings,
+):
+    from typer.testing import CliRunner
+
+    from dunning.cli import app
+
+    add_loan(settings.db_url)
+    run_days(settings, day(1), day(30))
+    runner = CliRunner()
+    nameless = runner.invoke(
+        app, ["legal", "decide", "1", "--decision", "approve", "--by", " "]
+    )
+    future = runner.invoke(
+        app,
+        [
+            "legal",
+            "decide",
+            "1",
+            "--decision",
+            "approve",
+            "--by",
+            "王主管",
+            "--on",
+            "2099-01-01",
+        ],
+    )
+    forever = runner.invoke(
+        app,
+        [
+            "legal",
+            "decide",
+            "1",
+            "--decision",
+            "send-back",
+            "--days",
+            "100000",
+            "--by",
+            "王主管",
+        ],
+    )
+
+    assert nameless.exit_code == 2 and "name of the supervisor" in nameless.output
+    assert future.exit_code == 2 and "after today" in future.output
+    assert forever.exit_code == 2 and "from 1 to 365" in forever.output
