@@ -31,7 +31,15 @@ from dunning.models import (
     Promise,
     PromiseState,
 )
-from dunning.playbook import CaseView, DayPlan, Playbook, check_promise, plan_day
+from dunning.playbook import (
+    CaseView,
+    DayPlan,
+    Playbook,
+    Skip,
+    Step,
+    check_promise,
+    plan_day,
+)
 
 UNRESOLVED = (CaseState.OPEN, CaseState.LEGAL)
 # SQLite sums money as floating point: half a cent absorbs its rounding and is
@@ -365,37 +373,31 @@ def day_plans(session: Session, as_of: date, playbook: Playbook) -> list[CasePla
 
 
 def record_plans(session: Session, as_of: date, plans: Iterable[CasePlan]) -> int:
+    """Write the day's steps as planned and the held-back ones as skipped."""
     rows: list[ledger.NewAction] = []
     for item in plans:
         assert item.case.case_id is not None
-        for step in item.plan.steps:
-            rows.append(
-                ledger.NewAction(
-                    case_id=item.case.case_id,
-                    loan_id=item.case.loan_id,
-                    kind=step.kind,
-                    target=step.target,
-                    planned_on=as_of,
-                    rule=step.rule,
-                    template=step.template,
-                    purpose=step.purpose,
-                )
+        entries: list[tuple[Step | Skip, str, str]] = [
+            (step, ActionState.PLANNED, "") for step in item.plan.steps
+        ]
+        entries += [
+            (skip, ActionState.SKIPPED, skip.reason) for skip in item.plan.skips
+        ]
+        rows += [
+            ledger.NewAction(
+                case_id=item.case.case_id,
+                loan_id=item.case.loan_id,
+                kind=entry.kind,
+                target=entry.target,
+                planned_on=as_of,
+                rule=entry.rule,
+                template=entry.template,
+                purpose=entry.purpose,
+                state=state,
+                skip_reason=reason,
             )
-        for skip in item.plan.skips:
-            rows.append(
-                ledger.NewAction(
-                    case_id=item.case.case_id,
-                    loan_id=item.case.loan_id,
-                    kind=skip.kind,
-                    target=skip.target,
-                    planned_on=as_of,
-                    rule=skip.rule,
-                    template=skip.template,
-                    purpose=skip.purpose,
-                    state=ActionState.SKIPPED,
-                    skip_reason=skip.reason,
-                )
-            )
+            for entry, state, reason in entries
+        ]
     return ledger.add_actions(session, rows)
 
 

@@ -23,35 +23,31 @@ class OutboxChannel:
         self.outbox_dir = outbox_dir
 
     def place_call(self, call: OutgoingCall) -> Receipt:
-        with unit_of_work(self.database_url) as session:
-            document = write_document(
-                session,
-                self.outbox_dir,
-                key=call.key,
-                kind="call",
-                for_date=date.fromisoformat(call.for_date),
-                body=call.script,
-                suffix="txt",
-                case_id=call.case_id,
-                action_id=call.action_id,
-                recipient=call.to,
-            )
-            return Receipt(ref=f"outbox-{document.id}", status="recorded")
+        return self._record(call, "call", call.script, segments=None)
 
     def send_text(self, text: OutgoingText) -> Receipt:
+        return self._record(text, "sms", text.body, segments=text.segments)
+
+    def _record(
+        self,
+        message: OutgoingCall | OutgoingText,
+        kind: str,
+        body: str,
+        segments: int | None,
+    ) -> Receipt:
         with unit_of_work(self.database_url) as session:
             document = write_document(
                 session,
                 self.outbox_dir,
-                key=text.key,
-                kind="sms",
-                for_date=date.fromisoformat(text.for_date),
-                body=text.body,
+                key=message.key,
+                kind=kind,
+                for_date=date.fromisoformat(message.for_date),
+                body=body,
                 suffix="txt",
-                case_id=text.case_id,
-                action_id=text.action_id,
-                recipient=text.to,
-                segments=text.segments,
+                case_id=message.case_id,
+                action_id=message.action_id,
+                recipient=message.to,
+                segments=segments,
             )
             return Receipt(ref=f"outbox-{document.id}", status="recorded")
 
